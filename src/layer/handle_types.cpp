@@ -1,0 +1,39 @@
+#include "handle_types.hpp"
+
+#include <string>
+
+namespace ntbridge {
+
+const char* HandleTypeName(VkExternalMemoryHandleTypeFlags type) {
+  switch (type) {
+#define NTBRIDGE_NAME(bit) \
+  case bit:                \
+    return #bit;
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_D3D11_TEXTURE_BIT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_D3D11_TEXTURE_KMT_BIT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_D3D12_HEAP_BIT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_D3D12_RESOURCE_BIT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_ANDROID_HARDWARE_BUFFER_BIT_ANDROID)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_MAPPED_FOREIGN_MEMORY_BIT_EXT)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_ZIRCON_VMO_BIT_FUCHSIA)
+    NTBRIDGE_NAME(VK_EXTERNAL_MEMORY_HANDLE_TYPE_RDMA_ADDRESS_BIT_NV)
+#undef NTBRIDGE_NAME
+    case 0:
+      return "0";
+    default:
+      break;
+  }
+  // Several bits, or bits no header defines: a per-thread buffer keeps the pointer valid for the message.
+  thread_local std::string text;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%x", type);
+  text = buf;
+  return text.c_str();
+}
+
+}  // namespace ntbridge

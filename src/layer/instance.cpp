@@ -1,0 +1,146 @@
+// Instance creation and the instance-level commands ntbridge changes.
+#include <algorithm>
+#include <cstring>
+
+#include "dispatch.hpp"
+#include "hooks.hpp"
+#include "settings.hpp"
+
+namespace ntbridge {
+namespace {
+
+template <typename Info>
+Info* FindLinkInfo(const void* chain, VkStructureType type) {
+  auto* s = static_cast<const VkBaseInStructure*>(chain);
+  for (; s != nullptr; s = s->pNext) {
+    if (s->sType == type && reinterpret_cast<const Info*>(s)->function == VK_LAYER_LINK_INFO) {
+      return const_cast<Info*>(reinterpret_cast<const Info*>(s));
+    }
+  }
+  return nullptr;
+}
+
+template <typename PFN>
+PFN Load(PFN_vkGetInstanceProcAddr gipa, VkInstance instance, const char* name, const char* alias = nullptr) {
+  auto f = reinterpret_cast<PFN>(gipa(instance, name));
+  if (f == nullptr && alias != nullptr) f = reinterpret_cast<PFN>(gipa(instance, alias));
+  return f;
+}
+
+const VkExtensionProperties kWin32Extension = [] {
+  VkExtensionProperties p{};
+  std::strncpy(p.extensionName, VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME, sizeof p.extensionName - 1);
+  p.specVersion = VK_KHR_EXTERNAL_MEMORY_WIN32_SPEC_VERSION;
+  return p;
+}();
+
+// The usual two-call enumeration over `props`.
+VkResult Enumerate(const std::vector<VkExtensionProperties>& props, uint32_t* count,
+                   VkExtensionProperties* out) {
+  if (out == nullptr) {
+    *count = static_cast<uint32_t>(props.size());
+    return VK_SUCCESS;
+  }
+  uint32_t n = std::min<uint32_t>(*count, static_cast<uint32_t>(props.size()));
+  std::copy_n(props.begin(), n, out);
+  *count = n;
+  return n < props.size() ? VK_INCOMPLETE : VK_SUCCESS;
+}
+
+}  // namespace
+
+VKAPI_ATTR VkResult VKAPI_CALL CreateInstance(const VkInstanceCreateInfo* create_info,
+                                              const VkAllocationCallbacks* allocator, VkInstance* instance) {
+  auto* link = FindLinkInfo<VkLayerInstanceCreateInfo>(create_info->pNext,
+                                                       VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO);
+  if (link == nullptr || link->u.pLayerInfo == nullptr) return VK_ERROR_INITIALIZATION_FAILED;
+  PFN_vkGetInstanceProcAddr gipa = link->u.pLayerInfo->pfnNextGetInstanceProcAddr;
+  link->u.pLayerInfo = link->u.pLayerInfo->pNext;
+
+  auto create = reinterpret_cast<PFN_vkCreateInstance>(gipa(VK_NULL_HANDLE, "vkCreateInstance"));
+  VkResult result = create(create_info, allocator, instance);
+  if (result != VK_SUCCESS) return result;
+
+  auto data = std::make_unique<InstanceData>();
+  data->instance = *instance;
+  if (create_info->pApplicationInfo != nullptr && create_info->pApplicationInfo->apiVersion != 0) {
+    data->api_version = create_info->pApplicationInfo->apiVersion;
+  }
+  ReloadSettings();
+  data->force_enable = GetSettings().force_enable;
+  data->reporter.AddInstanceMessengers(create_info->pNext);
+  InstanceDispatch& n = data->next;
+  VkInstance i = *instance;
+  n.GetInstanceProcAddr = Load<PFN_vkGetInstanceProcAddr>(gipa, i, "vkGetInstanceProcAddr");
+  n.DestroyInstance = Load<PFN_vkDestroyInstance>(gipa, i, "vkDestroyInstance");
+  n.EnumerateDeviceExtensionProperties =
+      Load<PFN_vkEnumerateDeviceExtensionProperties>(gipa, i, "vkEnumerateDeviceExtensionProperties");
+  n.GetPhysicalDeviceProperties =
+      Load<PFN_vkGetPhysicalDeviceProperties>(gipa, i, "vkGetPhysicalDeviceProperties");
+  n.GetPhysicalDeviceProperties2 = Load<PFN_vkGetPhysicalDeviceProperties2>(
+      gipa, i, "vkGetPhysicalDeviceProperties2", "vkGetPhysicalDeviceProperties2KHR");
+  n.GetPhysicalDeviceExternalBufferProperties = Load<PFN_vkGetPhysicalDeviceExternalBufferProperties>(
+      gipa, i, "vkGetPhysicalDeviceExternalBufferProperties",
+      "vkGetPhysicalDeviceExternalBufferPropertiesKHR");
+  n.GetPhysicalDeviceImageFormatProperties2 = Load<PFN_vkGetPhysicalDeviceImageFormatProperties2>(
+      gipa, i, "vkGetPhysicalDeviceImageFormatProperties2", "vkGetPhysicalDeviceImageFormatProperties2KHR");
+  n.CreateDebugUtilsMessengerEXT =
+      Load<PFN_vkCreateDebugUtilsMessengerEXT>(gipa, i, "vkCreateDebugUtilsMessengerEXT");
+  n.DestroyDebugUtilsMessengerEXT =
+      Load<PFN_vkDestroyDebugUtilsMessengerEXT>(gipa, i, "vkDestroyDebugUtilsMessengerEXT");
+  AddInstanceData(DispatchKey(*instance), std::move(data));
+  return VK_SUCCESS;
+}
+
+VKAPI_ATTR void VKAPI_CALL DestroyInstance(VkInstance instance, const VkAllocationCallbacks* allocator) {
+  if (instance == VK_NULL_HANDLE) return;
+  auto data = RemoveInstanceData(DispatchKey(instance));
+  if (data) data->next.DestroyInstance(instance, allocator);
+}
+
+VKAPI_ATTR VkResult VKAPI_CALL EnumerateDeviceExtensionProperties(VkPhysicalDevice gpu,
+                                                                  const char* layer_name, uint32_t* count,
+                                                                  VkExtensionProperties* props) {
+  InstanceData* inst = InstanceOf(gpu);
+  if (layer_name != nullptr && std::strcmp(layer_name, kLayerName) == 0) {
+    std::vector<VkExtensionProperties> ours;
+    if (inst == nullptr || inst->Info(gpu).emulate) ours.push_back(kWin32Extension);
+    return Enumerate(ours, count, props);
+  }
+  if (inst == nullptr) return VK_ERROR_INITIALIZATION_FAILED;
+  if (layer_name != nullptr || !inst->Info(gpu).emulate || inst->Info(gpu).has_native_win32) {
+    return inst->next.EnumerateDeviceExtensionProperties(gpu, layer_name, count, props);
+  }
+  uint32_t n = 0;
+  VkResult r = inst->next.EnumerateDeviceExtensionProperties(gpu, nullptr, &n, nullptr);
+  if (r != VK_SUCCESS) return r;
+  std::vector<VkExtensionProperties> all(n);
+  r = inst->next.EnumerateDeviceExtensionProperties(gpu, nullptr, &n, all.data());
+  if (r < VK_SUCCESS) return r;
+  all.resize(n);
+  all.push_back(kWin32Extension);
+  return Enumerate(all, count, props);
+}
+
+VKAPI_ATTR VkResult VKAPI_CALL CreateDebugUtilsMessengerEXT(VkInstance instance,
+                                                            const VkDebugUtilsMessengerCreateInfoEXT* info,
+                                                            const VkAllocationCallbacks* allocator,
+                                                            VkDebugUtilsMessengerEXT* messenger) {
+  InstanceData* inst = InstanceOf(instance);
+  if (inst == nullptr || inst->next.CreateDebugUtilsMessengerEXT == nullptr)
+    return VK_ERROR_EXTENSION_NOT_PRESENT;
+  VkResult r = inst->next.CreateDebugUtilsMessengerEXT(instance, info, allocator, messenger);
+  if (r == VK_SUCCESS) inst->reporter.AddMessenger(*messenger, *info);
+  return r;
+}
+
+VKAPI_ATTR void VKAPI_CALL DestroyDebugUtilsMessengerEXT(VkInstance instance,
+                                                         VkDebugUtilsMessengerEXT messenger,
+                                                         const VkAllocationCallbacks* allocator) {
+  InstanceData* inst = InstanceOf(instance);
+  if (inst == nullptr || inst->next.DestroyDebugUtilsMessengerEXT == nullptr) return;
+  inst->reporter.RemoveMessenger(messenger);
+  inst->next.DestroyDebugUtilsMessengerEXT(instance, messenger, allocator);
+}
+
+}  // namespace ntbridge

@@ -1,0 +1,119 @@
+#include "nt_handle.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <mutex>
+#include <set>
+
+namespace ntbridge {
+namespace {
+
+// What /proc/self/fd says a descriptor is: "/memfd:name (deleted)", "anon_inode:dmabuf", "/dev/nvidiactl"...
+std::string LinkTarget(int fd) {
+  char path[64];
+  char target[256];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  if (n < 0) return {};
+  return std::string(target, static_cast<size_t>(n));
+}
+
+// The kind of a payload descriptor, coarse enough to match every payload of one driver.
+std::string KindOf(int fd, const struct stat& st) {
+  if (S_ISCHR(st.st_mode)) return "chr:" + std::to_string(major(st.st_rdev));
+  std::string t = LinkTarget(fd);
+  if (t.rfind("/memfd:", 0) == 0) return "memfd";
+  if (t.rfind("anon_inode:", 0) == 0) return t.substr(0, t.find_first_of(" ("));
+  return {};
+}
+
+std::mutex g_kinds_mutex;
+// Kinds every Linux GPU driver uses for opaque fds: memfd (lavapipe, software drivers), dma-buf (Mesa), the
+// DRM render nodes (major 226) and NVIDIA's control device (major 195).
+std::set<std::string> g_kinds = {"memfd", "anon_inode:dmabuf", "chr:226", "chr:195"};
+
+}  // namespace
+
+int HandleToFd(HANDLE handle) {
+  auto value = reinterpret_cast<intptr_t>(handle);
+  if (value <= 0 || value > INT_MAX) return -1;
+  return static_cast<int>(value);
+}
+
+int MakeNtHandle(int driver_fd, bool inheritable) {
+  int fd = driver_fd;
+  if (fd == 0) {
+    // Descriptor 0 would read as a NULL HANDLE: move it.
+    fd = fcntl(driver_fd, F_DUPFD_CLOEXEC, 1);
+    int saved = errno;
+    close(driver_fd);
+    if (fd < 0) {
+      errno = saved;
+      return -1;
+    }
+  }
+  if (fcntl(fd, F_SETFD, inheritable ? 0 : FD_CLOEXEC) != 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+void LearnPayloadKind(int driver_fd) {
+  struct stat st {};
+  if (fstat(driver_fd, &st) != 0) return;
+  std::string kind = KindOf(driver_fd, st);
+  if (kind.empty()) return;
+  std::lock_guard lock(g_kinds_mutex);
+  g_kinds.insert(kind);
+}
+
+bool CheckPayloadFd(int fd, VkDeviceSize size, std::string* why) {
+  if (fd < 0) {
+    *why = "the value is not a descriptor (NULL, INVALID_HANDLE_VALUE, negative or too large)";
+    return false;
+  }
+  if (fcntl(fd, F_GETFD) < 0) {
+    *why = "descriptor " + std::to_string(fd) + " is not open in this process";
+    return false;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    *why = "fstat of descriptor " + std::to_string(fd) + " failed: " + std::strerror(errno);
+    return false;
+  }
+  std::string kind = KindOf(fd, st);
+  bool known;
+  {
+    std::lock_guard lock(g_kinds_mutex);
+    known = !kind.empty() && g_kinds.count(kind) != 0;
+  }
+  if (!known) {
+    std::string target = LinkTarget(fd);
+    *why = "descriptor " + std::to_string(fd) + " (" + (target.empty() ? "unknown" : target) +
+           ") is not Vulkan memory exported by a driver";
+    return false;
+  }
+  if (S_ISREG(st.st_mode) && static_cast<VkDeviceSize>(st.st_size) < size) {
+    *why = "descriptor " + std::to_string(fd) + " holds " + std::to_string(st.st_size) +
+           " bytes, fewer than allocationSize " + std::to_string(size);
+    return false;
+  }
+  return true;
+}
+
+uint64_t PayloadId(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return 0;
+  return (static_cast<uint64_t>(st.st_dev) << 40) ^ static_cast<uint64_t>(st.st_ino);
+}
+
+}  // namespace ntbridge
