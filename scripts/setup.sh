@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what ntbridge needs on Debian 12 (skips apt-get when everything is already there).
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config python3
+  libvulkan-dev vulkan-validationlayers mesa-vulkan-drivers vulkan-tools
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

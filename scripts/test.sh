@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets everything up, builds, and runs every test suite: the normal build, then the sanitizer build.
+# Usage: scripts/test.sh            (all suites)
+#        NTBRIDGE_SKIP_SANITIZERS=1 scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+jobs=$(nproc)
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$jobs"
+status=0
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 300) || status=1
+
+if [ -z "${NTBRIDGE_SKIP_SANITIZERS:-}" ]; then
+  echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNTBRIDGE_SANITIZE=address,undefined
+  cmake --build build-asan -j"$jobs"
+  # The loader and drivers are not instrumented: only the layer's own leaks and errors count.
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j"$jobs" --timeout 600 -LE "load|tsan-skip") || status=1
+fi
+exit $status
