@@ -150,21 +150,32 @@ VkResult VulkanDevice::Allocate(VkDeviceSize size, uint32_t type_index, const vo
   return vkAllocateMemory(device, &info, nullptr, memory);
 }
 
+uint32_t VulkanDevice::TypeFromBits(uint32_t bits) const {
+  for (uint32_t i = 0; i < 32; ++i) {
+    if (bits & (1u << i)) return i;
+  }
+  return UINT32_MAX;
+}
+
 VkDeviceMemory VulkanDevice::AllocateExportable(VkDeviceSize size, VkExternalMemoryHandleTypeFlags types,
-                                                const VkExportMemoryWin32HandleInfoKHR* win32) {
+                                                const VkExportMemoryWin32HandleInfoKHR* win32,
+                                                uint32_t type_index) {
   VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO, win32, types};
   VkDeviceMemory memory = VK_NULL_HANDLE;
-  VkResult r = Allocate(size, HostVisibleType(), &export_info, &memory);
+  VkResult r =
+      Allocate(size, type_index == UINT32_MAX ? HostVisibleType() : type_index, &export_info, &memory);
   EXPECT_EQ(r, VK_SUCCESS) << "vkAllocateMemory (export)";
   return r == VK_SUCCESS ? memory : VK_NULL_HANDLE;
 }
 
 VkDeviceMemory VulkanDevice::ImportHandle(VkDeviceSize size, VkExternalMemoryHandleTypeFlagBits type,
-                                          HANDLE handle, LPCWSTR name, VkResult* result) {
+                                          HANDLE handle, LPCWSTR name, VkResult* result,
+                                          uint32_t type_index) {
   VkImportMemoryWin32HandleInfoKHR import_info{VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR, nullptr,
                                                type, handle, name};
   VkDeviceMemory memory = VK_NULL_HANDLE;
-  VkResult r = Allocate(size, HostVisibleType(), &import_info, &memory);
+  VkResult r =
+      Allocate(size, type_index == UINT32_MAX ? HostVisibleType() : type_index, &import_info, &memory);
   if (result != nullptr) {
     *result = r;
   } else {

@@ -87,10 +87,15 @@ class VulkanDevice {
 
   VkResult Allocate(VkDeviceSize size, uint32_t type_index, const void* pnext, VkDeviceMemory* memory);
   // Allocates exportable memory with `types` in VkExportMemoryAllocateInfo (and `win32` chained, if given).
+  // `type_index` UINT32_MAX: HostVisibleType().
   VkDeviceMemory AllocateExportable(VkDeviceSize size, VkExternalMemoryHandleTypeFlags types,
-                                    const VkExportMemoryWin32HandleInfoKHR* win32 = nullptr);
+                                    const VkExportMemoryWin32HandleInfoKHR* win32 = nullptr,
+                                    uint32_t type_index = UINT32_MAX);
   VkDeviceMemory ImportHandle(VkDeviceSize size, VkExternalMemoryHandleTypeFlagBits type, HANDLE handle,
-                              LPCWSTR name = nullptr, VkResult* result = nullptr);
+                              LPCWSTR name = nullptr, VkResult* result = nullptr,
+                              uint32_t type_index = UINT32_MAX);
+  // The first memory type allowed by `bits` (from VkMemoryRequirements::memoryTypeBits).
+  uint32_t TypeFromBits(uint32_t bits) const;
   HANDLE GetHandle(VkDeviceMemory memory, VkExternalMemoryHandleTypeFlagBits type,
                    VkResult* result = nullptr);
 
