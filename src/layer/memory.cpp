@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "dispatch.hpp"
@@ -13,12 +14,13 @@
 #include "pnext.hpp"
 #include "shares.hpp"
 #include "validation.hpp"
+#include "validation/exported_payloads.hpp"
+#include "validation/rules.hpp"
 
 namespace ntbridge {
 namespace {
 
 constexpr const char* kAllocate = "vkAllocateMemory";
-constexpr const char* kGetHandle = "vkGetMemoryWin32HandleKHR";
 
 // A descriptor the layer owns until it is handed to the driver.
 class OwnedFd {
@@ -47,13 +49,21 @@ VkResult ErrnoToResult(int err) {
 
 // Import from an NT handle: the application keeps its handle, the driver gets a duplicate (it consumes fds).
 VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& info, OwnedFd& out) {
+  const DebugReporter& reporter = d.instance->reporter;
   int fd = HandleToFd(handle);
+  // An exporter in this process is the precise reference; the descriptor's size is only a lower bound.
+  if (auto exporter = FindExportedPayload(UniquePayloadId(fd))) {
+    if (ReportViolations(reporter,
+                         ValidateImportFromExporter(info, *exporter, d.gpu.device_uuid, d.gpu.driver_uuid))) {
+      return VK_ERROR_VALIDATION_FAILED_EXT;
+    }
+  }
   std::string why;
   if (!CheckPayloadFd(fd, info.allocationSize, &why)) {
     ReportFatalViolation(
-        d.instance->reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-00661",
-        std::string(kAllocate) + ": VkImportMemoryWin32HandleInfoKHR::handle " + Hex(handle) +
-            " is not a valid VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT handle: " + why);
+        reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-00661",
+        std::string(kAllocate) + ": pAllocateInfo->pNext<VkImportMemoryWin32HandleInfoKHR>.handle " +
+            Hex(handle) + " is not a valid VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT handle: " + why);
     return VK_ERROR_VALIDATION_FAILED_EXT;
   }
   int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -98,6 +108,7 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
             "the external memory structures");
     return VK_ERROR_VALIDATION_FAILED_EXT;
   }
+  if (ReportViolations(reporter, ValidateAllocateMemory(*info))) return VK_ERROR_VALIDATION_FAILED_EXT;
 
   MemoryRecord record;
   record.allocation_size = info->allocationSize;
@@ -106,32 +117,17 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
 
   if (export_info != nullptr) {
     record.export_types = export_info->handleTypes;
-    if (export_info->handleTypes & kD3DTypes) {
-      ReportFatalViolation(
-          reporter, "VUID-VkExportMemoryAllocateInfo-handleTypes-00656",
-          std::string(kAllocate) + ": VkExportMemoryAllocateInfo::handleTypes " +
-              Hex(export_info->handleTypes) +
-              " names a Direct3D handle type, which has no payload on Linux and is not supported");
-      return VK_ERROR_VALIDATION_FAILED_EXT;
-    }
     export_info->handleTypes = ToDriverTypes(export_info->handleTypes);
   }
   if (win32_export != nullptr) {
-    if ((record.export_types & VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT) == 0) {
-      if (ReportViolation(reporter, "VUID-VkExportMemoryWin32HandleInfoKHR-handleTypes-00657",
-                          std::string(kAllocate) +
-                              ": pAllocateInfo->pNext includes VkExportMemoryWin32HandleInfoKHR, but "
-                              "VkExportMemoryAllocateInfo::handleTypes (" +
-                              Hex(record.export_types) +
-                              ") does not include "
-                              "VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT")) {
-        return VK_ERROR_VALIDATION_FAILED_EXT;
-      }
+    // Without OPAQUE_WIN32 in the export types (00657, reported above) the structure has nothing to describe.
+    if (record.export_types & VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT) {
+      record.has_win32_export_info = true;
+      record.access = win32_export->dwAccess == 0 ? GENERIC_ALL : win32_export->dwAccess;
+      record.inherit_handle =
+          win32_export->pAttributes != nullptr && win32_export->pAttributes->bInheritHandle;
+      if (win32_export->name != nullptr) record.name = win32_export->name;
     }
-    record.has_win32_export_info = true;
-    record.access = win32_export->dwAccess == 0 ? GENERIC_ALL : win32_export->dwAccess;
-    record.inherit_handle = win32_export->pAttributes != nullptr && win32_export->pAttributes->bInheritHandle;
-    if (win32_export->name != nullptr) record.name = win32_export->name;
     chain.Remove(VK_STRUCTURE_TYPE_EXPORT_MEMORY_WIN32_HANDLE_INFO_KHR);
   }
 
@@ -140,24 +136,9 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
   if (win32_import != nullptr) {
     chain.Remove(VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR);
     VkExternalMemoryHandleTypeFlagBits type = win32_import->handleType;
-    // handleType 0: the structure is ignored (no import).
+    // handleType 0: the structure is ignored (no import). Every other type is OPAQUE_WIN32 or
+    // OPAQUE_WIN32_KMT here: ValidateAllocateMemory refused the rest.
     if (type != 0) {
-      if ((type & kOpaqueWin32Types) == 0 || !IsSingleBit(type)) {
-        const char* vuid =
-            (type & kAllKnownTypes) != type ? "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-parameter"
-            : (type & kWin32Types) == 0     ? "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-00660"
-                                            : "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-00658";
-        ReportFatalViolation(reporter, vuid,
-                             std::string(kAllocate) + ": VkImportMemoryWin32HandleInfoKHR::handleType is " +
-                                 HandleTypeName(type) + ", which ntbridge cannot import on Linux");
-        return VK_ERROR_VALIDATION_FAILED_EXT;
-      }
-      if (win32_import->handle != nullptr && win32_import->name != nullptr) {
-        ReportFatalViolation(reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handle-01441",
-                             std::string(kAllocate) + ": VkImportMemoryWin32HandleInfoKHR::handle is " +
-                                 Hex(win32_import->handle) + " and name is not NULL; give one of them");
-        return VK_ERROR_VALIDATION_FAILED_EXT;
-      }
       VkResult r;
       if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT && win32_import->name == nullptr) {
         r = OpenNtHandle(*d, win32_import->handle, *info, import_fd);
@@ -207,8 +188,9 @@ VKAPI_ATTR void VKAPI_CALL FreeMemory(VkDevice device, VkDeviceMemory memory,
                                       const VkAllocationCallbacks* allocator) {
   DeviceData* d = DeviceOf(device);
   if (memory != VK_NULL_HANDLE) {
-    if (auto record = d->memories.Remove(memory); record && record->broker_payload != 0) {
-      ReleaseShare(*d, *record);
+    if (auto record = d->memories.Remove(memory)) {
+      if (record->exported_payload != 0) ForgetExportedPayload(record->exported_payload);
+      if (record->broker_payload != 0) ReleaseShare(*d, *record);
     }
   }
   d->next.FreeMemory(device, memory, allocator);
@@ -219,45 +201,13 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
                                                        HANDLE* handle) {
   DeviceData* d = DeviceOf(device);
   const DebugReporter& reporter = d->instance->reporter;
-  if (!d->win32_enabled) {
-    ReportFatalViolation(
-        reporter, "VUID-vkGetMemoryWin32HandleKHR-device-parameter",
-        std::string(kGetHandle) + ": VK_KHR_external_memory_win32 is not enabled on this device");
-    return VK_ERROR_VALIDATION_FAILED_EXT;
-  }
-  if (info == nullptr) {
-    ReportFatalViolation(reporter, "VUID-vkGetMemoryWin32HandleKHR-pGetWin32HandleInfo-parameter",
-                         std::string(kGetHandle) + ": pGetWin32HandleInfo is NULL");
-    return VK_ERROR_VALIDATION_FAILED_EXT;
-  }
-  if (handle == nullptr) {
-    ReportFatalViolation(reporter, "VUID-vkGetMemoryWin32HandleKHR-pHandle-parameter",
-                         std::string(kGetHandle) + ": pHandle is NULL");
-    return VK_ERROR_VALIDATION_FAILED_EXT;
-  }
-  std::optional<MemoryRecord> record = d->memories.Find(info->memory);
-  if (!record) {
-    ReportFatalViolation(reporter, "VUID-VkMemoryGetWin32HandleInfoKHR-memory-parameter",
-                         std::string(kGetHandle) + ": pGetWin32HandleInfo->memory " +
-                             Hex(uint64_t(info->memory)) + " is not a live VkDeviceMemory of this device");
+  std::optional<MemoryRecord> record;
+  if (d->win32_enabled && info != nullptr) record = d->memories.Find(info->memory);
+  if (ReportViolations(reporter, ValidateGetMemoryWin32Handle(d->win32_enabled, info, handle,
+                                                              record ? &*record : nullptr))) {
     return VK_ERROR_VALIDATION_FAILED_EXT;
   }
   const VkExternalMemoryHandleTypeFlagBits type = info->handleType;
-  if ((type & kOpaqueWin32Types) == 0 || !IsSingleBit(type)) {
-    ReportFatalViolation(reporter, "VUID-VkMemoryGetWin32HandleInfoKHR-handleType-00664",
-                         std::string(kGetHandle) + ": pGetWin32HandleInfo->handleType is " +
-                             HandleTypeName(type) +
-                             ", not an opaque NT or global share handle type ntbridge can export");
-    return VK_ERROR_VALIDATION_FAILED_EXT;
-  }
-  if ((record->export_types & type) == 0) {
-    ReportFatalViolation(reporter, "VUID-VkMemoryGetWin32HandleInfoKHR-handleType-00662",
-                         std::string(kGetHandle) + ": pGetWin32HandleInfo->handleType " +
-                             HandleTypeName(type) +
-                             " was not included in VkExportMemoryAllocateInfo::handleTypes (" +
-                             Hex(record->export_types) + ") when memory was allocated");
-    return VK_ERROR_VALIDATION_FAILED_EXT;
-  }
 
   if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT) {
     uint32_t kmt = 0;
@@ -271,22 +221,57 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
     return VK_SUCCESS;
   }
 
+  // 00663: check and set in one step, so two threads racing for the same handle cannot both pass.
+  bool first = false;
+  bool live = d->memories.Update(info->memory, [&](MemoryRecord& m) {
+    first = (m.nt_handles_fetched & type) == 0;
+    m.nt_handles_fetched |= type;
+  });
+  if (!live) {
+    ReportFatalViolation(reporter, "VUID-VkMemoryGetWin32HandleInfoKHR-memory-parameter",
+                         "vkGetMemoryWin32HandleKHR: pGetWin32HandleInfo->memory " +
+                             Hex(uint64_t(info->memory)) + " was freed during the call");
+    return VK_ERROR_VALIDATION_FAILED_EXT;
+  }
+  if (!first && ReportViolations(reporter, {NtHandleFetchedTwice(info->memory, type)})) {
+    return VK_ERROR_VALIDATION_FAILED_EXT;
+  }
+  auto forget_fetch = [&] {
+    if (first) d->memories.Update(info->memory, [&](MemoryRecord& m) { m.nt_handles_fetched &= ~type; });
+  };
+
   VkMemoryGetFdInfoKHR get{VK_STRUCTURE_TYPE_MEMORY_GET_FD_INFO_KHR, nullptr, info->memory,
                            VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT};
   int fd = -1;
   VkResult r = d->next.GetMemoryFdKHR(device, &get, &fd);
-  if (r != VK_SUCCESS) return r;
+  if (r != VK_SUCCESS) {
+    forget_fetch();
+    return r;
+  }
   if (fd < 0) {
     // Drivers answer success with -1 for memory they did not make exportable; that is never a handle.
-    reporter.Warning("ntbridge-driver-export", std::string(kGetHandle) +
-                                                   ": the driver returned no descriptor for memory " +
-                                                   Hex(uint64_t(info->memory)));
+    reporter.Warning("ntbridge-driver-export",
+                     "vkGetMemoryWin32HandleKHR: the driver returned no descriptor for memory " +
+                         Hex(uint64_t(info->memory)));
+    forget_fetch();
     return VK_ERROR_OUT_OF_HOST_MEMORY;
   }
   LearnPayloadKind(fd);
   fd = MakeNtHandle(fd, record->inherit_handle);
-  if (fd < 0) return ErrnoToResult(errno);
-  d->memories.Update(info->memory, [&](MemoryRecord& m) { m.nt_handles_fetched |= type; });
+  if (fd < 0) {
+    forget_fetch();
+    return ErrnoToResult(errno);
+  }
+  // Remembered so that an import of this handle can be checked against its exporter (01743, 00659, 01518).
+  if (uint64_t id = UniquePayloadId(fd); id != 0) {
+    ExportedPayload payload;
+    payload.allocation_size = record->allocation_size;
+    payload.memory_type_index = record->memory_type_index;
+    std::memcpy(payload.device_uuid, d->gpu.device_uuid, VK_UUID_SIZE);
+    std::memcpy(payload.driver_uuid, d->gpu.driver_uuid, VK_UUID_SIZE);
+    RecordExportedPayload(id, payload);
+    d->memories.Update(info->memory, [&](MemoryRecord& m) { m.exported_payload = id; });
+  }
   *handle = FdToHandle(fd);
   return VK_SUCCESS;
 }
@@ -296,27 +281,15 @@ GetMemoryWin32HandlePropertiesKHR(VkDevice device, VkExternalMemoryHandleTypeFla
                                   VkMemoryWin32HandlePropertiesKHR* properties) {
   DeviceData* d = DeviceOf(device);
   const DebugReporter& reporter = d->instance->reporter;
-  constexpr const char* kCmd = "vkGetMemoryWin32HandlePropertiesKHR";
-  if (!d->win32_enabled) {
-    ReportFatalViolation(reporter, "VUID-vkGetMemoryWin32HandlePropertiesKHR-device-parameter",
-                         std::string(kCmd) + ": VK_KHR_external_memory_win32 is not enabled on this device");
-    return VK_ERROR_VALIDATION_FAILED_EXT;
-  }
-  if (properties == nullptr) {
-    ReportFatalViolation(reporter,
-                         "VUID-vkGetMemoryWin32HandlePropertiesKHR-pMemoryWin32HandleProperties-parameter",
-                         std::string(kCmd) + ": pMemoryWin32HandleProperties is NULL");
-    return VK_ERROR_VALIDATION_FAILED_EXT;
-  }
-  if (type & kOpaqueWin32Types) {
-    ReportFatalViolation(reporter, "VUID-vkGetMemoryWin32HandlePropertiesKHR-handleType-00666",
-                         std::string(kCmd) + ": handleType is " + HandleTypeName(type) +
-                             ", an opaque type; properties of opaque handles come from the exporter");
+  const bool made_by_vulkan = FindExportedPayload(UniquePayloadId(HandleToFd(handle))).has_value();
+  if (ReportViolations(reporter, ValidateGetMemoryWin32HandleProperties(d->win32_enabled, type, handle,
+                                                                        properties, made_by_vulkan))) {
     return VK_ERROR_VALIDATION_FAILED_EXT;
   }
   // Only Direct3D handles are non-opaque Win32 types, and no Direct3D resource exists on Linux.
-  reporter.Warning("ntbridge-no-d3d", std::string(kCmd) + ": handle " + Hex(handle) + " of type " +
-                                          HandleTypeName(type) + " cannot exist on Linux (no Direct3D)");
+  reporter.Warning("ntbridge-no-d3d", "vkGetMemoryWin32HandlePropertiesKHR: handle " + Hex(handle) +
+                                          " of type " + HandleTypeName(type) +
+                                          " cannot exist on Linux (no Direct3D)");
   return VK_ERROR_INVALID_EXTERNAL_HANDLE;
 }
 

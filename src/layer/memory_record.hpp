@@ -27,6 +27,8 @@ struct MemoryRecord {
   std::wstring name;
   // NT handle types already fetched with vkGetMemoryWin32HandleKHR (VUID-...-handleType-00663).
   VkExternalMemoryHandleTypeFlags nt_handles_fetched = 0;
+  // UniquePayloadId of the payload once exported as an NT handle (validation/exported_payloads.hpp), or 0.
+  uint64_t exported_payload = 0;
   // The global share (KMT) value of the payload, once known.
   uint32_t kmt = 0;
   // Identity of the payload from the broker (named / KMT shares), or 0.

@@ -4,6 +4,7 @@
 #include "hooks.hpp"
 #include "pnext.hpp"
 #include "validation.hpp"
+#include "validation/rules.hpp"
 
 namespace ntbridge {
 namespace {
@@ -13,11 +14,15 @@ namespace {
 // when the create must fail.
 template <typename External>
 bool TranslateExternal(const DebugReporter& reporter, const char* command, const char* chain_vuid,
-                       const char* vuid, const char* struct_name, const void* pnext, VkStructureType stype,
-                       ChainCopy& chain, bool* changed) {
+                       const char* struct_name, const void* pnext, VkStructureType stype, ChainCopy& chain,
+                       bool* changed) {
   *changed = false;
   auto* original = FindInChain<External>(pnext, stype);
-  if (original == nullptr || (original->handleTypes & kWin32Types) == 0) return true;
+  if (original == nullptr) return true;
+  if ((original->handleTypes & kWin32Types) == 0) {
+    // Nothing to translate; still, undefined bits must not reach the driver.
+    return !ReportViolations(reporter, ValidateExternalMemoryCreateInfo(command, original->handleTypes));
+  }
   if (!chain.ok() || chain.Find<External>(stype) == nullptr) {
     ReportFatalViolation(reporter, chain_vuid,
                          std::string(command) +
@@ -26,13 +31,8 @@ bool TranslateExternal(const DebugReporter& reporter, const char* command, const
                              struct_name);
     return false;
   }
-  if (original->handleTypes & kD3DTypes) {
-    ReportFatalViolation(
-        reporter, vuid,
-        std::string(command) + ": " + struct_name + "::handleTypes " + Hex(original->handleTypes) +
-            " names a Direct3D handle type, which has no payload on Linux and is not supported");
+  if (ReportViolations(reporter, ValidateExternalMemoryCreateInfo(command, original->handleTypes)))
     return false;
-  }
   External* copy = chain.Find<External>(stype);
   copy->handleTypes = ToDriverTypes(copy->handleTypes);
   *changed = true;
@@ -52,7 +52,7 @@ VKAPI_ATTR VkResult VKAPI_CALL CreateBuffer(VkDevice device, const VkBufferCreat
   bool changed = false;
   if (!TranslateExternal<VkExternalMemoryBufferCreateInfo>(
           d->instance->reporter, "vkCreateBuffer", "VUID-VkBufferCreateInfo-pNext-pNext",
-          "VUID-VkBufferCreateInfo-pNext-00920", "VkExternalMemoryBufferCreateInfo", info->pNext,
+          "VkExternalMemoryBufferCreateInfo", info->pNext,
           VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO, chain, &changed)) {
     return VK_ERROR_VALIDATION_FAILED_EXT;
   }
@@ -73,8 +73,8 @@ VKAPI_ATTR VkResult VKAPI_CALL CreateImage(VkDevice device, const VkImageCreateI
   bool changed = false;
   if (!TranslateExternal<VkExternalMemoryImageCreateInfo>(
           d->instance->reporter, "vkCreateImage", "VUID-VkImageCreateInfo-pNext-pNext",
-          "VUID-VkImageCreateInfo-pNext-00990", "VkExternalMemoryImageCreateInfo", info->pNext,
-          VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO, chain, &changed)) {
+          "VkExternalMemoryImageCreateInfo", info->pNext, VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO,
+          chain, &changed)) {
     return VK_ERROR_VALIDATION_FAILED_EXT;
   }
   if (!changed) return d->next.CreateImage(device, info, allocator, image);

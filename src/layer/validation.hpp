@@ -1,11 +1,27 @@
 // Reporting a Valid Usage violation and deciding, from the validation_action setting, what happens next.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "debug_report.hpp"
 
 namespace ntbridge {
+
+// One broken rule, found by a Validate… function (src/layer/validation/).
+struct Violation {
+  const char* vuid;
+  std::string message;  // "<command>: <field> is <value>…"
+  // After a fatal violation calling the driver is never safe; after a non-fatal one it is, so
+  // validation_action = report_only carries on.
+  bool fatal = true;
+};
+using Violations = std::vector<Violation>;
+
+// Reports every violation. Returns true when the command must not go on: a fatal violation, or any
+// violation with validation_action = fail (the default). Aborts the process for validation_action = abort.
+bool ReportViolations(const DebugReporter& reporter, const Violations& violations);
 
 // Reports `vuid` with `message` (severity ERROR, type VALIDATION). Returns true when the command must not go
 // on (validation_action fail, the default); aborts the process for validation_action abort.
@@ -13,6 +29,9 @@ bool ReportViolation(const DebugReporter& reporter, const char* vuid, const std:
 
 // Same, but for a violation after which calling the driver is never safe: always true, whatever the setting.
 bool ReportFatalViolation(const DebugReporter& reporter, const char* vuid, const std::string& message);
+
+// The rule's text from validusage.json (the rules of tools/codegen/registry.py win32-vuids), or nullptr.
+const char* SpecText(const char* vuid);
 
 // "0x..." for a handle or pointer value in messages.
 std::string Hex(uint64_t value);
