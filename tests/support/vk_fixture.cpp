@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -46,7 +47,10 @@ std::string Describe(const std::vector<Message>& messages) {
 VulkanInstance::VulkanInstance(const InstanceOptions& options) {
   std::vector<const char*> layers;
   if (options.ntbridge) layers.push_back(kLayer);
-  if (options.validation) layers.push_back(kValidationLayer);
+  // NTBRIDGE_TEST_NO_VALIDATION: leave the Khronos validation layer out (to tell its effects from
+  // ntbridge's).
+  if (options.validation && std::getenv("NTBRIDGE_TEST_NO_VALIDATION") == nullptr)
+    layers.push_back(kValidationLayer);
   const char* extensions[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
 
   VkDebugUtilsMessengerCreateInfoEXT messenger_info{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
@@ -236,6 +240,8 @@ int CountOpenFds() {
 }
 
 void LayerTest::SetUp() {
+  if (std::getenv("NTBRIDGE_TEST_TRACE_FDS") != nullptr)
+    std::fprintf(stderr, "open descriptors: %d\n", CountOpenFds());
   vk = std::make_unique<VulkanInstance>();
   ASSERT_TRUE(vk->ok()) << vk->error;
   dev = std::make_unique<VulkanDevice>(*vk);
