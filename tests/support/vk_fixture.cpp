@@ -1,6 +1,7 @@
 #include "vk_fixture.hpp"
 
 #include <dirent.h>
+#include <dlfcn.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +9,23 @@
 #include <sstream>
 
 namespace ntbridge::test {
+namespace {
+
+// Under LeakSanitizer, libraries the loader unloads leave leaks nobody can name ("<unknown module>"). Keeping
+// the layer, the validation layer and the driver loaded lets every leak be attributed (tests/lsan.supp then
+// silences the driver's and the validation layer's own).
+const bool kLibrariesPinned = [] {
+  if (std::getenv("NTBRIDGE_TEST_PIN_LIBRARIES") == nullptr) return false;
+  if (const char* dir = std::getenv("VK_ADD_LAYER_PATH")) {
+    std::string path = std::string(dir) + "/libVkLayer_ntbridge_external_win32.so";
+    dlopen(path.c_str(), RTLD_NOW | RTLD_NODELETE);
+  }
+  dlopen("libVkLayer_khronos_validation.so", RTLD_NOW | RTLD_NODELETE);
+  dlopen("libvulkan_lvp.so", RTLD_NOW | RTLD_NODELETE);
+  return true;
+}();
+
+}  // namespace
 
 void Monitor::Add(Message m) {
   std::lock_guard lock(mutex_);

@@ -1,0 +1,26 @@
+// ntbridge: Vulkan-side helpers for shared memory. Calls go through the application's own device (and so
+// through the layer); nothing here links the Vulkan loader.
+#pragma once
+
+#ifndef VK_USE_PLATFORM_WIN32_KHR
+#define VK_USE_PLATFORM_WIN32_KHR 1
+#endif
+#include <vulkan/vulkan.h>
+#include <ntbridge/handle.hpp>
+#include <ntbridge/transfer.hpp>
+
+namespace ntbridge {
+
+// Fills device_uuid and driver_uuid of `info` from VkPhysicalDeviceIDProperties of `gpu`.
+NTBRIDGE_API void FillDeviceIds(PFN_vkGetInstanceProcAddr get_instance_proc, VkInstance instance,
+                                VkPhysicalDevice gpu, MemoryInfo& info);
+
+// Turns a KMT value or a name (as `info` describes them) into an NT handle of the same payload: imports the
+// share into a short-lived allocation on `device` through the layer, exports an NT handle from it and frees
+// the allocation. The NT handle then keeps the payload alive by itself (a KMT value or name lives only as
+// long as some memory object holds it). For an OPAQUE_WIN32 `info` with a descriptor there is nothing to do:
+// use that handle. Throws std::runtime_error naming the Vulkan call that failed and its VkResult.
+NTBRIDGE_API NtHandle OpenShareAsNtHandle(VkDevice device, PFN_vkGetDeviceProcAddr get_device_proc,
+                                          const MemoryInfo& info);
+
+}  // namespace ntbridge

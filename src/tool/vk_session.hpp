@@ -1,0 +1,69 @@
+// Vulkan objects the tool's commands share: an instance with or without the layer, physical device facts, a
+// device with VK_KHR_external_memory_win32 and one queue.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "errors.hpp"
+
+namespace ntbridge::tool {
+
+inline constexpr const char* kLayerName = "VK_LAYER_NTBRIDGE_external_win32";
+
+class Instance {
+ public:
+  // with_layer: VK_LAYER_NTBRIDGE_external_win32 enabled (throws ToolError saying how to make the loader
+  // find it when it is missing). Without: the driver as it is ("native").
+  explicit Instance(bool with_layer);
+  ~Instance();
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+  VkInstance get() const { return instance_; }
+  std::vector<VkPhysicalDevice> PhysicalDevices() const;
+
+ private:
+  VkInstance instance_ = VK_NULL_HANDLE;
+};
+
+struct GpuFacts {
+  VkPhysicalDeviceProperties properties{};
+  VkPhysicalDeviceDriverProperties driver{};
+  uint8_t device_uuid[VK_UUID_SIZE] = {};
+  uint8_t driver_uuid[VK_UUID_SIZE] = {};
+  bool has_win32_extension = false;
+  bool has_fd_extension = false;
+};
+GpuFacts QueryGpu(VkPhysicalDevice gpu);
+std::string UuidString(const uint8_t* uuid);
+
+// The device to use: the first whose name contains `wanted` when given; otherwise an NVIDIA GPU when one is
+// present, else lavapipe (llvmpipe), else the first.
+VkPhysicalDevice PickGpu(const Instance& instance, const std::string& wanted);
+// The device whose deviceUUID is `uuid` (throws ToolError when none).
+VkPhysicalDevice GpuByUuid(const Instance& instance, const uint8_t* uuid);
+
+class Device {
+ public:
+  explicit Device(VkPhysicalDevice gpu);
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  VkDevice get() const { return device_; }
+  VkPhysicalDevice gpu() const { return gpu_; }
+  VkQueue queue() const { return queue_; }
+  uint32_t queue_family() const { return queue_family_; }
+  // A HOST_VISIBLE | HOST_COHERENT memory type among `type_bits` (throws ToolError when none).
+  uint32_t HostVisibleType(uint32_t type_bits) const;
+  PFN_vkGetMemoryWin32HandleKHR GetMemoryWin32HandleKHR = nullptr;
+
+ private:
+  VkPhysicalDevice gpu_;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  uint32_t queue_family_ = 0;
+};
+
+}  // namespace ntbridge::tool
