@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up, builds, and runs every test suite: the normal build, then the sanitizer build.
-# Usage: scripts/test.sh            (all suites)
-#        NTBRIDGE_SKIP_SANITIZERS=1 scripts/test.sh
+# Usage: scripts/test.sh            (all suites; the sanitizer build's ctest summary comes last)
+#        NTBRIDGE_SKIP_SANITIZERS=1 NTBRIDGE_SKIP_FUZZ=1 scripts/test.sh   (the normal build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,6 +11,11 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"
 status=0
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 300) || status=1
+
+if [ -z "${NTBRIDGE_SKIP_FUZZ:-}" ]; then
+  echo "== libFuzzer smoke: each target for ${NTBRIDGE_FUZZ_SECONDS:-15}s =="
+  scripts/fuzz.sh "${NTBRIDGE_FUZZ_SECONDS:-15}" || status=1
+fi
 
 if [ -z "${NTBRIDGE_SKIP_SANITIZERS:-}" ]; then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
