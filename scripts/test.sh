@@ -18,6 +18,12 @@ if [ -z "${NTBRIDGE_SKIP_FUZZ:-}" ]; then
 fi
 
 if [ -z "${NTBRIDGE_SKIP_SANITIZERS:-}" ]; then
+  echo "== ThreadSanitizer build: the concurrency tests =="
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNTBRIDGE_SANITIZE=thread
+  cmake --build build-tsan -j"$jobs" --target robustness_tests VkLayer_ntbridge_external_win32 ntbridge_test_child
+  (cd build-tsan && NTBRIDGE_TEST_PIN_LIBRARIES=1 NTBRIDGE_STRESS_ITERATIONS=1000 TSAN_OPTIONS=halt_on_error=1 \
+    ctest --output-on-failure -L robustness --timeout 900) || status=1
+
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNTBRIDGE_SANITIZE=address,undefined
   cmake --build build-asan -j"$jobs"
