@@ -254,7 +254,7 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
                      "vkGetMemoryWin32HandleKHR: the driver returned no descriptor for memory " +
                          Hex(uint64_t(info->memory)));
     forget_fetch();
-    return VK_ERROR_OUT_OF_HOST_MEMORY;
+    return NoDescriptorResult();
   }
   LearnPayloadKind(fd);
   fd = MakeNtHandle(fd, record->inherit_handle);

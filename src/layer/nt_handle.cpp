@@ -110,6 +110,15 @@ bool CheckPayloadFd(int fd, VkDeviceSize size, std::string* why) {
   return true;
 }
 
+VkResult NoDescriptorResult() {
+  int probe = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+  if (probe >= 0) {
+    close(probe);
+    return VK_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  return (errno == EMFILE || errno == ENFILE) ? VK_ERROR_TOO_MANY_OBJECTS : VK_ERROR_OUT_OF_HOST_MEMORY;
+}
+
 uint64_t PayloadId(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0) return 0;

@@ -23,6 +23,10 @@ void LearnPayloadKind(int driver_fd);
 // On failure returns false and says why in `why`.
 bool CheckPayloadFd(int fd, VkDeviceSize size, std::string* why);
 
+// What to return when the driver handed out no descriptor: VK_ERROR_TOO_MANY_OBJECTS when this process has
+// run out of descriptors (drivers then answer success with -1), else VK_ERROR_OUT_OF_HOST_MEMORY.
+VkResult NoDescriptorResult();
+
 // The payload's identity (device and inode), equal for every descriptor of the same payload. 0 on failure.
 uint64_t PayloadId(int fd);
 
