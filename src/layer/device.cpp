@@ -5,6 +5,7 @@
 
 #include "dispatch.hpp"
 #include "hooks.hpp"
+#include "shares.hpp"
 
 namespace ntbridge {
 namespace {
@@ -113,7 +114,10 @@ VKAPI_ATTR VkResult VKAPI_CALL CreateDevice(VkPhysicalDevice gpu, const VkDevice
 VKAPI_ATTR void VKAPI_CALL DestroyDevice(VkDevice device, const VkAllocationCallbacks* allocator) {
   if (device == VK_NULL_HANDLE) return;
   auto data = RemoveDeviceData(DispatchKey(device));
-  if (data) data->next.DestroyDevice(device, allocator);
+  if (!data) return;
+  // Memory the application did not free goes with the device; so do the shares it held.
+  ReleaseDeviceShares(*data);
+  data->next.DestroyDevice(device, allocator);
 }
 
 }  // namespace ntbridge

@@ -20,4 +20,7 @@ VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, 
 // The memory object that held a share is gone.
 void ReleaseShare(DeviceData& device, const MemoryRecord& record);
 
+// vkDestroyDevice: lets go of every share the device's memory objects still hold.
+void ReleaseDeviceShares(DeviceData& device);
+
 }  // namespace ntbridge

@@ -1,0 +1,184 @@
+#include "registry.hpp"
+
+#include <unistd.h>
+
+#include "log.hpp"
+#include "share_name.hpp"
+
+namespace ntbridge::broker {
+
+using protocol::Status;
+
+namespace {
+
+std::string Describe(uint64_t payload) {
+  char b[32];
+  std::snprintf(b, sizeof b, "payload %016llx", static_cast<unsigned long long>(payload));
+  return b;
+}
+
+}  // namespace
+
+Registry::Registry(KmtValues* kmt, uint32_t instance, size_t max_payloads)
+    : kmt_(kmt), instance_(static_cast<uint64_t>(instance) << 32), max_payloads_(max_payloads) {}
+
+Registry::~Registry() {
+  for (auto& [id, p] : payloads_) close(p.fd);
+}
+
+void Registry::AddHold(Payload& p, ConnectionId c, pid_t pid) {
+  Hold& h = p.holds[c];
+  h.pid = pid;
+  ++h.count;
+  ++by_connection_[c][p.id];
+}
+
+void Registry::Destroy(std::map<uint64_t, Payload>::iterator it) {
+  Payload& p = it->second;
+  NTBRIDGE_LOG(LogLevel::kInfo,
+               Describe(p.id) + " released" + (p.name.empty() ? "" : " (name \"" + p.name + "\")"));
+  if (!p.name.empty()) names_.erase(p.name);
+  if (p.kmt != 0) kmts_.erase(p.kmt);
+  close(p.fd);
+  payloads_.erase(it);
+}
+
+protocol::PublishReply Registry::Publish(ConnectionId c, pid_t pid, const protocol::PublishRequest& r,
+                                         int fd) {
+  protocol::PublishReply reply;
+  if ((r.flags & protocol::kPublishName) != 0) {
+    if (std::string why = CheckShareName(r.name); !why.empty()) {
+      NTBRIDGE_LOG(LogLevel::kWarn,
+                   "pid " + std::to_string(pid) + ": refused name \"" + r.name + "\": " + why);
+      reply.status = Status::kBadRequest;
+    } else if (names_.count(r.name) != 0) {
+      NTBRIDGE_LOG(LogLevel::kInfo, "pid " + std::to_string(pid) + ": name \"" + r.name + "\" is in use");
+      reply.status = Status::kNameInUse;
+    }
+  }
+  if (reply.status == Status::kOk && payloads_.size() >= max_payloads_) reply.status = Status::kTooMany;
+  uint32_t kmt = 0;
+  if (reply.status == Status::kOk && (r.flags & protocol::kPublishKmt) != 0) {
+    kmt = kmt_->Next();
+    if (kmt == 0) reply.status = Status::kTooMany;
+  }
+  if (reply.status != Status::kOk) {
+    close(fd);
+    return reply;
+  }
+  uint64_t id;
+  do {
+    id = instance_ | next_serial_++;
+  } while (payloads_.count(id) != 0 || static_cast<uint32_t>(id) == 0);
+  Payload& p = payloads_[id];
+  p.id = id;
+  p.fd = fd;
+  p.info = r.info;
+  p.name = (r.flags & protocol::kPublishName) != 0 ? r.name : std::string();
+  p.kmt = kmt;
+  if (!p.name.empty()) names_[p.name] = id;
+  if (kmt != 0) kmts_[kmt] = id;
+  AddHold(p, c, pid);
+  NTBRIDGE_LOG(LogLevel::kInfo, "pid " + std::to_string(pid) + " published " + Describe(id) +
+                                    (p.name.empty() ? "" : " as \"" + p.name + "\"") +
+                                    (kmt != 0 ? " with KMT value " + std::to_string(kmt) : "") + ", " +
+                                    std::to_string(r.info.allocation_size) + " bytes");
+  reply.payload = id;
+  reply.kmt = kmt;
+  return reply;
+}
+
+protocol::OpenReply Registry::Open(ConnectionId c, pid_t pid, const protocol::OpenRequest& r, int* fd) {
+  protocol::OpenReply reply;
+  *fd = -1;
+  uint64_t id = 0;
+  if (r.kmt != 0) {
+    auto it = kmts_.find(r.kmt);
+    if (it != kmts_.end()) id = it->second;
+  } else {
+    auto it = names_.find(r.name);
+    if (it != names_.end()) id = it->second;
+  }
+  if (id == 0) {
+    NTBRIDGE_LOG(LogLevel::kInfo,
+                 "pid " + std::to_string(pid) + ": nothing live under " +
+                     (r.kmt != 0 ? "KMT value " + std::to_string(r.kmt) : "name \"" + r.name + "\""));
+    reply.status = Status::kNotFound;
+    return reply;
+  }
+  Payload& p = payloads_.at(id);
+  AddHold(p, c, pid);
+  reply.payload = id;
+  reply.kmt = p.kmt;
+  reply.info = p.info;
+  *fd = p.fd;
+  NTBRIDGE_LOG(LogLevel::kDebug, "pid " + std::to_string(pid) + " opened " + Describe(id));
+  return reply;
+}
+
+protocol::ShareKmtReply Registry::ShareKmt(ConnectionId c, uint64_t payload) {
+  protocol::ShareKmtReply reply;
+  auto it = payloads_.find(payload);
+  if (it == payloads_.end() || it->second.holds.count(c) == 0) {
+    reply.status = Status::kNotHeld;
+    return reply;
+  }
+  Payload& p = it->second;
+  if (p.kmt == 0) {
+    p.kmt = kmt_->Next();
+    if (p.kmt == 0) {
+      reply.status = Status::kTooMany;
+      return reply;
+    }
+    kmts_[p.kmt] = p.id;
+    NTBRIDGE_LOG(LogLevel::kInfo, Describe(p.id) + " got KMT value " + std::to_string(p.kmt));
+  }
+  reply.kmt = p.kmt;
+  return reply;
+}
+
+protocol::StatusCodeReply Registry::Release(ConnectionId c, uint64_t payload) {
+  protocol::StatusCodeReply reply;
+  auto it = payloads_.find(payload);
+  auto conn = by_connection_.find(c);
+  if (it == payloads_.end() || conn == by_connection_.end() || conn->second.count(payload) == 0) {
+    reply.status = Status::kNotHeld;
+    return reply;
+  }
+  if (--conn->second[payload] == 0) conn->second.erase(payload);
+  if (conn->second.empty()) by_connection_.erase(conn);
+  auto hold = it->second.holds.find(c);
+  if (--hold->second.count == 0) it->second.holds.erase(hold);
+  if (it->second.holds.empty()) Destroy(it);
+  return reply;
+}
+
+void Registry::Drop(ConnectionId c) {
+  auto conn = by_connection_.find(c);
+  if (conn == by_connection_.end()) return;
+  for (auto& [payload, count] : conn->second) {
+    auto it = payloads_.find(payload);
+    if (it == payloads_.end()) continue;
+    it->second.holds.erase(c);
+    if (it->second.holds.empty()) Destroy(it);
+  }
+  by_connection_.erase(conn);
+}
+
+std::vector<protocol::StatusEntry> Registry::Snapshot() const {
+  std::vector<protocol::StatusEntry> out;
+  for (const auto& [id, p] : payloads_) {
+    protocol::StatusEntry e;
+    e.payload = id;
+    e.kmt = p.kmt;
+    e.info = p.info;
+    e.name = p.name;
+    for (const auto& [c, h] : p.holds) {
+      for (uint32_t i = 0; i < h.count; ++i) e.holders.push_back(static_cast<uint32_t>(h.pid));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace ntbridge::broker

@@ -1,0 +1,185 @@
+#include "broker_client.hpp"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "broker_launch.hpp"
+#include "socket_path.hpp"
+#include "wire.hpp"
+
+namespace ntbridge {
+namespace {
+
+constexpr int kReplyTimeoutSeconds = 10;
+
+template <typename T>
+bool DecodeReply(const std::vector<uint8_t>& body, T* reply, std::string* error) {
+  std::string why;
+  if (protocol::DecodeBody(body, reply, &why)) return true;
+  *error = "malformed reply from the broker: " + why;
+  return false;
+}
+
+}  // namespace
+
+BrokerClient::~BrokerClient() { Disconnect(); }
+
+void BrokerClient::SetOptions(const BrokerOptions& options) {
+  std::lock_guard lock(mutex_);
+  if (BrokerSocketPath(options.socket_path) != BrokerSocketPath(options_.socket_path)) Disconnect();
+  options_ = options;
+}
+
+std::string BrokerClient::SocketPath() {
+  std::lock_guard lock(mutex_);
+  return BrokerSocketPath(options_.socket_path);
+}
+
+void BrokerClient::Disconnect() {
+  if (fd_ >= 0 && pid_ == getpid()) close(fd_);
+  fd_ = -1;
+}
+
+bool BrokerClient::EnsureConnected(std::string* error) {
+  if (fd_ >= 0 && pid_ != getpid()) Disconnect();  // forked: the connection is the parent's
+  if (fd_ >= 0) return true;
+  std::string path = BrokerSocketPath(options_.socket_path);
+  if (options_.start) {
+    fd_ = ConnectOrStartBroker(path, options_.broker_path, error);
+  } else {
+    fd_ = ConnectTo(path);
+    if (fd_ < 0) *error = "no broker answers at " + path;
+  }
+  if (fd_ < 0) return false;
+  pid_ = getpid();
+  timeval timeout{kReplyTimeoutSeconds, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  return true;
+}
+
+bool BrokerClient::TransactOnce(protocol::Type type, const std::vector<uint8_t>& body, int attach_fd,
+                                std::vector<uint8_t>* reply_body, int* reply_fd, bool* lost,
+                                std::string* error) {
+  *lost = false;
+  if (!EnsureConnected(error)) return false;
+  std::vector<uint8_t> request = protocol::Encode(type, false, body);
+  if (!SendPacket(fd_, request, attach_fd)) {
+    *error = "the broker connection failed while sending";
+    *lost = true;
+    Disconnect();
+    return false;
+  }
+  std::vector<uint8_t> bytes;
+  std::vector<int> fds;
+  std::string why;
+  ReceiveResult r = ReceivePacket(fd_, &bytes, &fds, &why);
+  if (r != ReceiveResult::kOk) {
+    *lost = r == ReceiveResult::kClosed || r == ReceiveResult::kError;
+    *error = r == ReceiveResult::kClosed ? "the broker closed the connection (it exited or was killed)"
+                                         : "no reply from the broker: " + why;
+    Disconnect();
+    return false;
+  }
+  auto message = protocol::DecodeMessage(bytes, &why);
+  uint16_t want = static_cast<uint16_t>(type) | protocol::kReplyBit;
+  if (!message || message->header.type != want || fds.size() > (reply_fd != nullptr ? 1u : 0u)) {
+    CloseAll(&fds);
+    *error = message ? "unexpected reply from the broker" : "malformed reply from the broker: " + why;
+    Disconnect();
+    return false;
+  }
+  reply_body->assign(message->body.begin(), message->body.end());
+  if (reply_fd != nullptr) *reply_fd = fds.empty() ? -1 : fds[0];
+  return true;
+}
+
+bool BrokerClient::Transact(protocol::Type type, const std::vector<uint8_t>& body, int attach_fd,
+                            std::vector<uint8_t>* reply_body, int* reply_fd, std::string* error) {
+  bool lost = false;
+  if (TransactOnce(type, body, attach_fd, reply_body, reply_fd, &lost, error)) return true;
+  // A broker that died since the last request: the next one is started on the retry.
+  if (!lost) return false;
+  return TransactOnce(type, body, attach_fd, reply_body, reply_fd, &lost, error);
+}
+
+bool BrokerClient::Publish(const protocol::PublishRequest& request, int fd, protocol::PublishReply* reply,
+                           std::string* error) {
+  std::lock_guard lock(mutex_);
+  std::vector<uint8_t> body;
+  return Transact(protocol::Type::kPublish, protocol::EncodeBody(request), fd, &body, nullptr, error) &&
+         DecodeReply(body, reply, error);
+}
+
+bool BrokerClient::Open(const protocol::OpenRequest& request, protocol::OpenReply* reply, int* fd,
+                        std::string* error) {
+  std::lock_guard lock(mutex_);
+  std::vector<uint8_t> body;
+  *fd = -1;
+  if (!Transact(protocol::Type::kOpen, protocol::EncodeBody(request), -1, &body, fd, error)) return false;
+  if (!DecodeReply(body, reply, error) || (reply->status == protocol::Status::kOk) != (*fd >= 0)) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+    if (error->empty()) *error = "the broker's reply and its descriptor disagree";
+    return false;
+  }
+  return true;
+}
+
+bool BrokerClient::ShareKmt(uint64_t payload, protocol::ShareKmtReply* reply, std::string* error) {
+  std::lock_guard lock(mutex_);
+  std::vector<uint8_t> body;
+  return Transact(protocol::Type::kShareKmt, protocol::EncodeBody(protocol::PayloadRequest{payload}), -1,
+                  &body, nullptr, error) &&
+         DecodeReply(body, reply, error);
+}
+
+bool BrokerClient::Release(uint64_t payload, protocol::StatusCodeReply* reply, std::string* error) {
+  std::lock_guard lock(mutex_);
+  std::vector<uint8_t> body;
+  return Transact(protocol::Type::kRelease, protocol::EncodeBody(protocol::PayloadRequest{payload}), -1,
+                  &body, nullptr, error) &&
+         DecodeReply(body, reply, error);
+}
+
+bool BrokerClient::Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply,
+                          std::string* error) {
+  std::lock_guard lock(mutex_);
+  entries->clear();
+  if (!EnsureConnected(error)) return false;
+  std::vector<uint8_t> request = protocol::Encode(protocol::Type::kStatus, false, {});
+  if (!SendPacket(fd_, request)) {
+    *error = "the broker connection failed while sending";
+    Disconnect();
+    return false;
+  }
+  const uint16_t entry_type = static_cast<uint16_t>(protocol::Type::kStatusEntry) | protocol::kReplyBit;
+  const uint16_t end_type = static_cast<uint16_t>(protocol::Type::kStatus) | protocol::kReplyBit;
+  for (;;) {
+    std::vector<uint8_t> bytes;
+    std::vector<int> fds;
+    std::string why;
+    if (ReceivePacket(fd_, &bytes, &fds, &why) != ReceiveResult::kOk || !fds.empty()) {
+      CloseAll(&fds);
+      *error = "the status answer from the broker broke off " + why;
+      Disconnect();
+      return false;
+    }
+    auto message = protocol::DecodeMessage(bytes, &why);
+    if (message && message->header.type == entry_type) {
+      protocol::StatusEntry e;
+      if (!DecodeReply(std::vector<uint8_t>(message->body.begin(), message->body.end()), &e, error)) break;
+      entries->push_back(std::move(e));
+    } else if (message && message->header.type == end_type) {
+      return DecodeReply(std::vector<uint8_t>(message->body.begin(), message->body.end()), reply, error);
+    } else {
+      *error = "malformed status answer from the broker: " + why;
+      break;
+    }
+  }
+  Disconnect();
+  return false;
+}
+
+}  // namespace ntbridge

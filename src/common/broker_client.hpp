@@ -1,0 +1,61 @@
+// The connection of one process to its user's broker. Thread-safe: one request at a time. Connects on first
+// use, starting the broker when none answers (and `start` is set); after the broker died, the next request
+// connects again (to a new broker, which knows nothing of the old one's payloads).
+#pragma once
+
+#include <sys/types.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "protocol.hpp"
+
+namespace ntbridge {
+
+struct BrokerOptions {
+  std::string socket_path;  // empty: BrokerSocketPath()'s default
+  std::string broker_path;  // the ntbridged program; empty: FindBrokerProgram()'s search
+  bool start = true;        // start a broker when none answers
+};
+
+class BrokerClient {
+ public:
+  BrokerClient() = default;
+  ~BrokerClient();
+  BrokerClient(const BrokerClient&) = delete;
+  BrokerClient& operator=(const BrokerClient&) = delete;
+
+  // Takes effect on the next request; a different socket path drops the current connection.
+  void SetOptions(const BrokerOptions& options);
+
+  // Each returns false, with `error` saying why, when no reply came (no broker, broker died mid-request,
+  // malformed reply). A reply with a failure status is still `true`: look at its status.
+  bool Publish(const protocol::PublishRequest& request, int fd, protocol::PublishReply* reply,
+               std::string* error);
+  // On an ok reply, *fd is a new descriptor of the payload that the caller owns.
+  bool Open(const protocol::OpenRequest& request, protocol::OpenReply* reply, int* fd, std::string* error);
+  bool ShareKmt(uint64_t payload, protocol::ShareKmtReply* reply, std::string* error);
+  bool Release(uint64_t payload, protocol::StatusCodeReply* reply, std::string* error);
+  bool Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply, std::string* error);
+
+  // The socket path requests go to.
+  std::string SocketPath();
+
+ private:
+  bool EnsureConnected(std::string* error);
+  void Disconnect();
+  // Sends one request and receives one reply of `type`; retries once on a fresh connection if the broker
+  // went away. `reply_fd` (may be null) gets a descriptor that came with the reply, else -1.
+  bool Transact(protocol::Type type, const std::vector<uint8_t>& body, int attach_fd,
+                std::vector<uint8_t>* reply_body, int* reply_fd, std::string* error);
+  bool TransactOnce(protocol::Type type, const std::vector<uint8_t>& body, int attach_fd,
+                    std::vector<uint8_t>* reply_body, int* reply_fd, bool* lost, std::string* error);
+
+  std::mutex mutex_;
+  BrokerOptions options_;
+  int fd_ = -1;
+  pid_t pid_ = 0;  // the process that connected: a forked child must not share its parent's connection
+};
+
+}  // namespace ntbridge

@@ -1,0 +1,290 @@
+#include "protocol.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace ntbridge::protocol {
+namespace {
+
+// Little-endian writer and a reader that fails, rather than reads past the end.
+class Writer {
+ public:
+  void U16(uint16_t v) { Bytes(&v, sizeof v); }
+  void U32(uint32_t v) { Bytes(&v, sizeof v); }
+  void U64(uint64_t v) { Bytes(&v, sizeof v); }
+  void Bytes(const void* p, size_t n) {
+    auto* b = static_cast<const uint8_t*>(p);
+    out_.insert(out_.end(), b, b + n);
+  }
+  // A length (u16) then the bytes.
+  void String(const std::string& s) {
+    U16(static_cast<uint16_t>(s.size()));
+    Bytes(s.data(), s.size());
+  }
+  void Info(const PayloadInfo& i) {
+    U64(i.allocation_size);
+    U32(i.memory_type_index);
+    U32(i.access);
+    Bytes(i.device_uuid, kUuidSize);
+    Bytes(i.driver_uuid, kUuidSize);
+  }
+  std::vector<uint8_t> Take() { return std::move(out_); }
+
+ private:
+  std::vector<uint8_t> out_;
+};
+
+static_assert(std::endian::native == std::endian::little, "the protocol is little-endian");
+
+class Reader {
+ public:
+  Reader(std::span<const uint8_t> in, std::string* error) : in_(in), error_(error) {}
+  bool U16(uint16_t* v) { return Bytes(v, sizeof *v); }
+  bool U32(uint32_t* v) { return Bytes(v, sizeof *v); }
+  bool U64(uint64_t* v) { return Bytes(v, sizeof *v); }
+  bool Bytes(void* p, size_t n) {
+    if (in_.size() - pos_ < n) return Fail("body is truncated");
+    std::memcpy(p, in_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool String(std::string* s, size_t max) {
+    uint16_t n = 0;
+    if (!U16(&n)) return false;
+    if (n > max)
+      return Fail("string of " + std::to_string(n) + " bytes is longer than " + std::to_string(max));
+    if (in_.size() - pos_ < n) return Fail("string is truncated");
+    s->assign(reinterpret_cast<const char*>(in_.data() + pos_), n);
+    pos_ += n;
+    if (s->find('\0') != std::string::npos) return Fail("string holds a NUL byte");
+    return true;
+  }
+  bool Info(PayloadInfo* i) {
+    return U64(&i->allocation_size) && U32(&i->memory_type_index) && U32(&i->access) &&
+           Bytes(i->device_uuid, kUuidSize) && Bytes(i->driver_uuid, kUuidSize);
+  }
+  bool StatusCode(Status* s) {
+    uint32_t v = 0;
+    if (!U32(&v)) return false;
+    if (v > static_cast<uint32_t>(Status::kTooMany)) return Fail("unknown status " + std::to_string(v));
+    *s = static_cast<Status>(v);
+    return true;
+  }
+  // The body must have been consumed exactly.
+  bool End() {
+    if (pos_ != in_.size()) return Fail(std::to_string(in_.size() - pos_) + " unexpected bytes at the end");
+    return true;
+  }
+  bool Fail(const std::string& why) {
+    if (error_ != nullptr) *error_ = why;
+    return false;
+  }
+
+ private:
+  std::span<const uint8_t> in_;
+  size_t pos_ = 0;
+  std::string* error_;
+};
+
+bool KnownType(uint16_t type) {
+  bool reply = (type & kReplyBit) != 0;
+  uint16_t base = type & ~kReplyBit;
+  if (base == static_cast<uint16_t>(Type::kStatusEntry)) return reply;
+  return base >= static_cast<uint16_t>(Type::kPublish) && base <= static_cast<uint16_t>(Type::kStatus);
+}
+
+}  // namespace
+
+const char* StatusName(Status s) {
+  switch (s) {
+    case Status::kOk:
+      return "ok";
+    case Status::kNameInUse:
+      return "name in use";
+    case Status::kNotFound:
+      return "not found";
+    case Status::kNotHeld:
+      return "not held";
+    case Status::kBadRequest:
+      return "bad request";
+    case Status::kTooMany:
+      return "too many payloads";
+  }
+  return "unknown";
+}
+
+std::optional<Message> DecodeMessage(std::span<const uint8_t> bytes, std::string* error) {
+  Reader r(bytes, error);
+  uint32_t magic = 0;
+  Message m;
+  if (bytes.size() < kHeaderSize) {
+    r.Fail("message of " + std::to_string(bytes.size()) + " bytes is shorter than the header");
+    return std::nullopt;
+  }
+  r.U32(&magic);
+  r.U16(&m.header.version);
+  r.U16(&m.header.type);
+  r.U32(&m.header.length);
+  if (magic != kMagic) {
+    r.Fail("bad magic value");
+    return std::nullopt;
+  }
+  if (m.header.version != kVersion) {
+    r.Fail("protocol version " + std::to_string(m.header.version) + ", expected " + std::to_string(kVersion));
+    return std::nullopt;
+  }
+  if (!KnownType(m.header.type)) {
+    r.Fail("unknown message type " + std::to_string(m.header.type));
+    return std::nullopt;
+  }
+  if (m.header.length > kMaxBody) {
+    r.Fail("body length " + std::to_string(m.header.length) + " is over the limit of " +
+           std::to_string(kMaxBody));
+    return std::nullopt;
+  }
+  if (m.header.length != bytes.size() - kHeaderSize) {
+    r.Fail("header says " + std::to_string(m.header.length) + " body bytes, message has " +
+           std::to_string(bytes.size() - kHeaderSize));
+    return std::nullopt;
+  }
+  m.body = bytes.subspan(kHeaderSize);
+  return m;
+}
+
+std::vector<uint8_t> Encode(Type type, bool reply, std::span<const uint8_t> body) {
+  Writer w;
+  w.U32(kMagic);
+  w.U16(kVersion);
+  w.U16(static_cast<uint16_t>(static_cast<uint16_t>(type) | (reply ? kReplyBit : 0)));
+  w.U32(static_cast<uint32_t>(body.size()));
+  w.Bytes(body.data(), body.size());
+  return w.Take();
+}
+
+std::vector<uint8_t> EncodeBody(const PublishRequest& m) {
+  Writer w;
+  w.U32(m.flags);
+  w.Info(m.info);
+  w.String(m.name);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, PublishRequest* m, std::string* error) {
+  Reader r(body, error);
+  if (!(r.U32(&m->flags) && r.Info(&m->info) && r.String(&m->name, kMaxNameBytes) && r.End())) return false;
+  if ((m->flags & ~(kPublishName | kPublishKmt)) != 0 || m->flags == 0)
+    return r.Fail("invalid publish flags");
+  if (((m->flags & kPublishName) != 0) != !m->name.empty()) return r.Fail("name and flags disagree");
+  return true;
+}
+
+std::vector<uint8_t> EncodeBody(const PublishReply& m) {
+  Writer w;
+  w.U32(static_cast<uint32_t>(m.status));
+  w.U64(m.payload);
+  w.U32(m.kmt);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, PublishReply* m, std::string* error) {
+  Reader r(body, error);
+  return r.StatusCode(&m->status) && r.U64(&m->payload) && r.U32(&m->kmt) && r.End();
+}
+
+std::vector<uint8_t> EncodeBody(const OpenRequest& m) {
+  Writer w;
+  w.U32(m.kmt);
+  w.String(m.name);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, OpenRequest* m, std::string* error) {
+  Reader r(body, error);
+  if (!(r.U32(&m->kmt) && r.String(&m->name, kMaxNameBytes) && r.End())) return false;
+  if ((m->kmt != 0) == !m->name.empty()) return r.Fail("open names exactly one of a KMT value and a name");
+  return true;
+}
+
+std::vector<uint8_t> EncodeBody(const OpenReply& m) {
+  Writer w;
+  w.U32(static_cast<uint32_t>(m.status));
+  w.U64(m.payload);
+  w.U32(m.kmt);
+  w.Info(m.info);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, OpenReply* m, std::string* error) {
+  Reader r(body, error);
+  return r.StatusCode(&m->status) && r.U64(&m->payload) && r.U32(&m->kmt) && r.Info(&m->info) && r.End();
+}
+
+std::vector<uint8_t> EncodeBody(const PayloadRequest& m) {
+  Writer w;
+  w.U64(m.payload);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, PayloadRequest* m, std::string* error) {
+  Reader r(body, error);
+  return r.U64(&m->payload) && r.End();
+}
+
+std::vector<uint8_t> EncodeBody(const ShareKmtReply& m) {
+  Writer w;
+  w.U32(static_cast<uint32_t>(m.status));
+  w.U32(m.kmt);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, ShareKmtReply* m, std::string* error) {
+  Reader r(body, error);
+  return r.StatusCode(&m->status) && r.U32(&m->kmt) && r.End();
+}
+
+std::vector<uint8_t> EncodeBody(const StatusCodeReply& m) {
+  Writer w;
+  w.U32(static_cast<uint32_t>(m.status));
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, StatusCodeReply* m, std::string* error) {
+  Reader r(body, error);
+  return r.StatusCode(&m->status) && r.End();
+}
+
+std::vector<uint8_t> EncodeBody(const StatusEntry& m) {
+  Writer w;
+  w.U64(m.payload);
+  w.U32(m.kmt);
+  w.Info(m.info);
+  w.String(m.name);
+  size_t n = std::min(m.holders.size(), kMaxHolders);
+  w.U32(static_cast<uint32_t>(m.holders.size()));
+  for (size_t i = 0; i < n; ++i) w.U32(m.holders[i]);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, StatusEntry* m, std::string* error) {
+  Reader r(body, error);
+  uint32_t count = 0;
+  if (!(r.U64(&m->payload) && r.U32(&m->kmt) && r.Info(&m->info) && r.String(&m->name, kMaxNameBytes) &&
+        r.U32(&count))) {
+    return false;
+  }
+  size_t listed = std::min<size_t>(count, kMaxHolders);
+  m->holders.resize(listed);
+  for (auto& h : m->holders) {
+    if (!r.U32(&h)) return false;
+  }
+  return r.End();
+}
+
+std::vector<uint8_t> EncodeBody(const StatusReply& m) {
+  Writer w;
+  w.U32(m.broker_pid);
+  w.U32(m.connections);
+  w.U32(m.payloads);
+  w.U32(m.kmt_generation);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, StatusReply* m, std::string* error) {
+  Reader r(body, error);
+  return r.U32(&m->broker_pid) && r.U32(&m->connections) && r.U32(&m->payloads) &&
+         r.U32(&m->kmt_generation) && r.End();
+}
+
+}  // namespace ntbridge::protocol

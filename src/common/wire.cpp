@@ -1,0 +1,90 @@
+#include "wire.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "protocol.hpp"
+
+namespace ntbridge {
+namespace {
+
+constexpr size_t kMaxFds = 4;  // more than any message carries, so that extra ones are seen and closed
+
+}  // namespace
+
+bool SendPacket(int socket, std::span<const uint8_t> bytes, int attach_fd) {
+  iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (attach_fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &attach_fd, sizeof attach_fd);
+  }
+  ssize_t n;
+  do {
+    n = sendmsg(socket, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(bytes.size());
+}
+
+ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector<int>* fds,
+                            std::string* error) {
+  fds->clear();
+  bytes->resize(protocol::kMaxMessage + 1);  // one more, so that an oversized packet shows as truncated
+  iovec iov{bytes->data(), bytes->size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    *error = std::strerror(errno);
+    bytes->clear();
+    return ReceiveResult::kError;
+  }
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        fds->push_back(fd);
+      }
+    }
+  }
+  bytes->resize(static_cast<size_t>(n));
+  if (n == 0 && fds->empty()) return ReceiveResult::kClosed;
+  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+    CloseAll(fds);
+    *error = "too many descriptors came with one message";
+    return ReceiveResult::kMalformed;
+  }
+  if ((msg.msg_flags & MSG_TRUNC) != 0 || static_cast<size_t>(n) > protocol::kMaxMessage) {
+    CloseAll(fds);
+    *error = "message is longer than " + std::to_string(protocol::kMaxMessage) + " bytes";
+    return ReceiveResult::kMalformed;
+  }
+  return ReceiveResult::kOk;
+}
+
+void CloseAll(std::vector<int>* fds) {
+  for (int fd : *fds) close(fd);
+  fds->clear();
+}
+
+}  // namespace ntbridge

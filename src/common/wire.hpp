@@ -1,0 +1,25 @@
+// Sending and receiving one protocol message (one SOCK_SEQPACKET packet) with at most one descriptor.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ntbridge {
+
+// Sends `bytes` and, when attach_fd >= 0, a copy of that descriptor (SCM_RIGHTS). False on failure (errno).
+bool SendPacket(int socket, std::span<const uint8_t> bytes, int attach_fd = -1);
+
+enum class ReceiveResult { kOk, kClosed, kError, kMalformed };
+
+// Receives one packet into `bytes`. Descriptors that came with it are returned in `fds` (close-on-exec); the
+// caller owns them. kMalformed: the packet or its descriptors did not fit (they are closed), `error` says
+// how.
+ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector<int>* fds,
+                            std::string* error);
+
+// Closes every descriptor of `fds` and clears it.
+void CloseAll(std::vector<int>* fds);
+
+}  // namespace ntbridge

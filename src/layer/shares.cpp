@@ -1,0 +1,324 @@
+// Global share (KMT) values and named handles through the per-user broker (DESIGN.md §4). The broker keeps a
+// descriptor of each shared payload and who holds it; this file turns Vulkan calls into its requests and its
+// answers into Vulkan results and messages.
+#include "shares.hpp"
+
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "broker_client.hpp"
+#include "nt_handle.hpp"
+#include "settings.hpp"
+#include "share_name.hpp"
+#include "validation.hpp"
+
+namespace ntbridge {
+namespace {
+
+using protocol::Status;
+
+constexpr const char* kId = "ntbridge-broker";
+constexpr const char* kAllocate = "vkAllocateMemory";
+constexpr const char* kGetHandle = "vkGetMemoryWin32HandleKHR";
+
+// One connection per process, never destroyed: memory may be freed by atexit handlers that run after static
+// destructors.
+BrokerClient& Client() {
+  static BrokerClient* client = new BrokerClient();
+  static std::once_flag once;
+  static std::string broker_path;
+  std::call_once(once, [] { broker_path = ReadSetting("broker_path").value_or(""); });
+  client->SetOptions({GetSettings().broker_socket, broker_path, true});
+  return *client;
+}
+
+// Payloads each device holds, so that vkDestroyDevice can let go of those whose memory was never freed.
+std::mutex g_held_mutex;
+std::unordered_map<const DeviceData*, std::unordered_multiset<uint64_t>> g_held;
+// Serialises the first KMT request of a memory object, so two threads cannot register it twice.
+std::mutex g_kmt_mutex;
+
+void Track(const DeviceData& d, uint64_t payload) {
+  std::lock_guard lock(g_held_mutex);
+  g_held[&d].insert(payload);
+}
+void Untrack(const DeviceData& d, uint64_t payload) {
+  std::lock_guard lock(g_held_mutex);
+  auto it = g_held.find(&d);
+  if (it == g_held.end()) return;
+  if (auto p = it->second.find(payload); p != it->second.end()) it->second.erase(p);
+  if (it->second.empty()) g_held.erase(it);
+}
+
+std::string Uuid(const uint8_t* u) {
+  char s[40];
+  std::snprintf(s, sizeof s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+                u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+                u[15]);
+  return s;
+}
+
+protocol::PayloadInfo InfoOf(const DeviceData& d, const MemoryRecord& record) {
+  protocol::PayloadInfo info;
+  info.allocation_size = record.allocation_size;
+  info.memory_type_index = record.memory_type_index;
+  info.access = record.access == 0 ? GENERIC_ALL : record.access;
+  std::memcpy(info.device_uuid, d.gpu.device_uuid, VK_UUID_SIZE);
+  std::memcpy(info.driver_uuid, d.gpu.driver_uuid, VK_UUID_SIZE);
+  return info;
+}
+
+void Release(const DeviceData& d, uint64_t payload) {
+  protocol::StatusCodeReply reply;
+  std::string error;
+  if (!Client().Release(payload, &reply, &error)) {
+    // The broker is gone, and with it every hold of this process: nothing is left to release.
+    d.instance->reporter.Info(kId, "releasing a shared payload: " + error);
+  }
+}
+
+// The name as the broker keys it, or an empty string after a warning that says what is wrong with it.
+std::string CheckedName(const DeviceData& d, LPCWSTR name, const std::string& where) {
+  std::optional<std::string> utf8 = WideToUtf8(name);
+  std::string why = utf8 ? CheckShareName(*utf8) : "it holds a value that is not a Unicode character";
+  if (!why.empty()) {
+    d.instance->reporter.Warning(kId,
+                                 where + " is not a valid name for a shared memory object: " + why +
+                                     ". Names are \"Local\\\\\", \"Global\\\\\" or no prefix, then up to " +
+                                     std::to_string(protocol::kMaxNameChars) + " characters in all");
+    return {};
+  }
+  return *utf8;
+}
+
+// Checks an opened payload against the import (where the exporter is known). Returns VK_SUCCESS or the
+// error to return after a report.
+VkResult CheckAgainstExporter(const DeviceData& d, const protocol::OpenReply& reply,
+                              const VkMemoryAllocateInfo& info, const std::string& what) {
+  const DebugReporter& reporter = d.instance->reporter;
+  const protocol::PayloadInfo& e = reply.info;
+  if (e.allocation_size != info.allocationSize || e.memory_type_index != info.memoryTypeIndex) {
+    ReportFatalViolation(reporter, "VUID-VkMemoryAllocateInfo-allocationSize-01743",
+                         std::string(kAllocate) + ": pAllocateInfo->allocationSize is " +
+                             std::to_string(info.allocationSize) + " and memoryTypeIndex is " +
+                             std::to_string(info.memoryTypeIndex) + ", but the memory exported as " + what +
+                             " was allocated with allocationSize " + std::to_string(e.allocation_size) +
+                             " and memoryTypeIndex " + std::to_string(e.memory_type_index) +
+                             "; they must match");
+    return VK_ERROR_VALIDATION_FAILED_EXT;
+  }
+  if (std::memcmp(e.device_uuid, d.gpu.device_uuid, VK_UUID_SIZE) != 0 ||
+      std::memcmp(e.driver_uuid, d.gpu.driver_uuid, VK_UUID_SIZE) != 0) {
+    ReportFatalViolation(reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handle-00659",
+                         std::string(kAllocate) + ": the memory exported as " + what +
+                             " was created on the physical device with deviceUUID " + Uuid(e.device_uuid) +
+                             " and driverUUID " + Uuid(e.driver_uuid) + ", but this device has deviceUUID " +
+                             Uuid(d.gpu.device_uuid) + " and driverUUID " + Uuid(d.gpu.driver_uuid) +
+                             "; it must be the same underlying physical device");
+    return VK_ERROR_VALIDATION_FAILED_EXT;
+  }
+  return VK_SUCCESS;
+}
+
+}  // namespace
+
+VkResult PublishName(DeviceData& device, VkDeviceMemory, int fd, MemoryRecord& record) {
+  const DebugReporter& reporter = device.instance->reporter;
+  std::string name = CheckedName(device, record.name.c_str(),
+                                 std::string(kAllocate) + ": VkExportMemoryWin32HandleInfoKHR::name");
+  if (name.empty()) {
+    close(fd);
+    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  }
+  protocol::PublishRequest request;
+  request.flags = protocol::kPublishName;
+  request.info = InfoOf(device, record);
+  request.name = name;
+  protocol::PublishReply reply;
+  std::string error;
+  bool sent = Client().Publish(request, fd, &reply, &error);
+  close(fd);  // the broker has its own copy
+  if (!sent) {
+    reporter.Warning(kId, std::string(kAllocate) + ": cannot export memory under the name \"" + name +
+                              "\": the ntbridged broker cannot be reached: " + error);
+    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  }
+  switch (reply.status) {
+    case Status::kOk:
+      record.broker_payload = reply.payload;
+      Track(device, reply.payload);
+      return VK_SUCCESS;
+    case Status::kNameInUse:
+      reporter.Warning(kId, std::string(kAllocate) + ": VkExportMemoryWin32HandleInfoKHR::name \"" + name +
+                                "\" is already in use by a live memory object of this user; free that memory "
+                                "or choose another name");
+      return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+    case Status::kTooMany:
+      reporter.Warning(kId, std::string(kAllocate) + ": the broker holds too many shared payloads to add \"" +
+                                name + "\"");
+      return VK_ERROR_OUT_OF_HOST_MEMORY;
+    default:
+      reporter.Warning(kId, std::string(kAllocate) + ": the broker refused the name \"" + name +
+                                "\": " + protocol::StatusName(reply.status));
+      return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  }
+}
+
+VkResult GetGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord& record, uint32_t* kmt) {
+  const DebugReporter& reporter = device.instance->reporter;
+  std::lock_guard lock(g_kmt_mutex);
+  if (auto current = device.memories.Find(memory)) record = *current;
+  if (record.kmt != 0) {
+    *kmt = record.kmt;
+    return VK_SUCCESS;
+  }
+  std::string error;
+  if (record.broker_payload != 0) {
+    // Already shared by name or imported: the same payload gets its KMT value.
+    protocol::ShareKmtReply reply;
+    if (!Client().ShareKmt(record.broker_payload, &reply, &error)) {
+      reporter.Warning(
+          kId, std::string(kGetHandle) + ": no KMT value: the ntbridged broker cannot be reached: " + error);
+      return VK_ERROR_TOO_MANY_OBJECTS;
+    }
+    if (reply.status == Status::kOk) {
+      record.kmt = reply.kmt;
+    } else if (reply.status == Status::kTooMany) {
+      reporter.Warning(kId, std::string(kGetHandle) + ": the broker has no KMT value left to issue");
+      return VK_ERROR_TOO_MANY_OBJECTS;
+    } else {
+      // The broker that held the payload died; register it anew below.
+      Untrack(device, record.broker_payload);
+      record.broker_payload = 0;
+    }
+  }
+  if (record.kmt == 0) {
+    VkMemoryGetFdInfoKHR get{VK_STRUCTURE_TYPE_MEMORY_GET_FD_INFO_KHR, nullptr, memory,
+                             VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT};
+    int fd = -1;
+    VkResult r = device.next.GetMemoryFdKHR(device.device, &get, &fd);
+    if (r != VK_SUCCESS) return r;
+    if (fd < 0) {
+      reporter.Warning(kId, std::string(kGetHandle) + ": the driver returned no descriptor for memory " +
+                                Hex(uint64_t(memory)));
+      return VK_ERROR_OUT_OF_HOST_MEMORY;
+    }
+    protocol::PublishRequest request;
+    request.flags = protocol::kPublishKmt;
+    request.info = InfoOf(device, record);
+    protocol::PublishReply reply;
+    bool sent = Client().Publish(request, fd, &reply, &error);
+    close(fd);
+    if (!sent) {
+      reporter.Warning(
+          kId, std::string(kGetHandle) + ": no KMT value: the ntbridged broker cannot be reached: " + error);
+      return VK_ERROR_TOO_MANY_OBJECTS;
+    }
+    if (reply.status != Status::kOk || reply.kmt == 0) {
+      reporter.Warning(kId, std::string(kGetHandle) +
+                                ": the broker issued no KMT value: " + protocol::StatusName(reply.status));
+      return VK_ERROR_TOO_MANY_OBJECTS;
+    }
+    record.broker_payload = reply.payload;
+    record.kmt = reply.kmt;
+    Track(device, reply.payload);
+  }
+  device.memories.Update(memory, [&](MemoryRecord& m) {
+    m.kmt = record.kmt;
+    m.broker_payload = record.broker_payload;
+  });
+  *kmt = record.kmt;
+  return VK_SUCCESS;
+}
+
+VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, HANDLE handle, LPCWSTR name,
+                   const VkMemoryAllocateInfo& info, MemoryRecord& record, int* fd) {
+  const DebugReporter& reporter = device.instance->reporter;
+  *fd = -1;
+  protocol::OpenRequest request;
+  std::string what;
+  if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT && name != nullptr) {
+    ReportFatalViolation(reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-01439",
+                         std::string(kAllocate) +
+                             ": VkImportMemoryWin32HandleInfoKHR::handleType is "
+                             "VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT and name is not NULL; only "
+                             "NT handle types can be imported by name");
+    return VK_ERROR_VALIDATION_FAILED_EXT;
+  }
+  if (name != nullptr) {
+    request.name =
+        CheckedName(device, name, std::string(kAllocate) + ": VkImportMemoryWin32HandleInfoKHR::name");
+    if (request.name.empty()) return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+    what = "\"" + request.name + "\"";
+  } else {
+    auto value = reinterpret_cast<uintptr_t>(handle);
+    what = "KMT value " + Hex(handle);
+    if (value == 0 || value > UINT32_MAX) {
+      reporter.Warning(kId, std::string(kAllocate) + ": VkImportMemoryWin32HandleInfoKHR::handle " +
+                                Hex(handle) +
+                                " is not a global share (KMT) handle: those are nonzero 32-bit values");
+      return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+    }
+    request.kmt = static_cast<uint32_t>(value);
+  }
+  protocol::OpenReply reply;
+  std::string error;
+  int payload_fd = -1;
+  if (!Client().Open(request, &reply, &payload_fd, &error)) {
+    reporter.Warning(kId, std::string(kAllocate) + ": cannot import " + what +
+                              ": the ntbridged broker cannot be reached: " + error);
+    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  }
+  if (reply.status != Status::kOk) {
+    reporter.Warning(kId,
+                     std::string(kAllocate) + ": cannot import " + what + ": " +
+                         (name != nullptr ? "no live memory object of this user is exported under that name"
+                                          : "no live memory object of this user has that global share "
+                                            "handle (it was never issued, or every memory object of its "
+                                            "payload has been freed)"));
+    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  }
+  VkResult r = CheckAgainstExporter(device, reply, info, what);
+  std::string why;
+  if (r == VK_SUCCESS && !CheckPayloadFd(payload_fd, info.allocationSize, &why)) {
+    reporter.Warning(
+        kId, std::string(kAllocate) + ": the broker's payload for " + what + " is not usable memory: " + why);
+    r = VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  }
+  if (r != VK_SUCCESS) {
+    close(payload_fd);
+    Release(device, reply.payload);
+    return r;
+  }
+  record.broker_payload = reply.payload;
+  record.kmt = reply.kmt;
+  Track(device, reply.payload);
+  *fd = payload_fd;
+  return VK_SUCCESS;
+}
+
+void ReleaseShare(DeviceData& device, const MemoryRecord& record) {
+  if (record.broker_payload == 0) return;
+  Untrack(device, record.broker_payload);
+  Release(device, record.broker_payload);
+}
+
+void ReleaseDeviceShares(DeviceData& device) {
+  std::unordered_multiset<uint64_t> held;
+  {
+    std::lock_guard lock(g_held_mutex);
+    if (auto it = g_held.find(&device); it != g_held.end()) {
+      held = std::move(it->second);
+      g_held.erase(it);
+    }
+  }
+  for (uint64_t payload : held) Release(device, payload);
+}
+
+}  // namespace ntbridge

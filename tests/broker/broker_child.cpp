@@ -1,0 +1,255 @@
+// The other processes of the broker tests, started with exec. It talks on stdout, one line at a time, and
+// waits for its stdin to close before it frees what it made (so a test can kill it while it holds memory).
+//
+//   [--as-uid UID] export <name|-> <size> <value> [kmt]   export (named unless "-"), write value at offset 0,
+//                                                         print "KMT <value>" (with kmt), then "READY"; after
+//                                                         stdin closes print "SEEN <u32 at offset 4>" and
+//                                                         free
+//   [--as-uid UID] import-name <name> <size> <expect> <write>
+//   [--as-uid UID] import-kmt <value> <size> <expect> <write>
+//                                                         import, check the u32 at 0, write at 4, print
+//                                                         "IMPORTED", wait for stdin to close, free
+//   [--as-uid UID] raw-status <socket>                    connect without the layer and ask for the status
+//   load <index> <seconds> <peer-index>                   the load test's worker (see Load below)
+//
+// Exit status: 0 done, 2 Vulkan call failed ("RESULT <VkResult>" printed), 3 wrong data or messages,
+// 4 no device, 5 bad use, 6 (raw-status) connection closed without an answer, 7 cannot connect.
+#include <grp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "broker_launch.hpp"
+#include "protocol.hpp"
+#include "vk_fixture.hpp"
+#include "wire.hpp"
+
+namespace {
+
+using ntbridge::test::VulkanDevice;
+using ntbridge::test::VulkanInstance;
+
+constexpr auto kNt = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT;
+constexpr auto kKmt = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT;
+
+void Say(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+void WaitForStdinClose() {
+  char buffer[64];
+  while (read(0, buffer, sizeof buffer) > 0) {
+  }
+}
+
+std::wstring Wide(const std::string& s) { return std::wstring(s.begin(), s.end()); }
+
+uint64_t Number(const char* s) { return std::strtoull(s, nullptr, 0); }
+
+int ReportProblems(VulkanInstance& vk) {
+  auto problems = vk.monitor.Problems();
+  if (problems.empty()) return 0;
+  std::fprintf(stderr, "child: messages:%s\n", ntbridge::test::Describe(problems).c_str());
+  return 3;
+}
+
+int Export(const std::string& name, VkDeviceSize size, uint32_t value, bool kmt) {
+  VulkanInstance vk;
+  if (!vk.ok()) return 4;
+  VulkanDevice dev(vk);
+  if (dev.create_result != VK_SUCCESS) return 4;
+  std::wstring wide = Wide(name);
+  VkExportMemoryWin32HandleInfoKHR win32{VK_STRUCTURE_TYPE_EXPORT_MEMORY_WIN32_HANDLE_INFO_KHR, nullptr,
+                                         nullptr, 0, name == "-" ? nullptr : wide.c_str()};
+  VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO, &win32, kNt | kKmt};
+  VkDeviceMemory memory = VK_NULL_HANDLE;
+  VkResult r = dev.Allocate(size, dev.HostVisibleType(), &export_info, &memory);
+  if (r != VK_SUCCESS) {
+    Say("RESULT " + std::to_string(r));
+    return 2;
+  }
+  dev.WriteU32(memory, value);
+  dev.WriteU32(memory, 0, 4);
+  if (kmt) {
+    HANDLE h = dev.GetHandle(memory, kKmt, &r);
+    if (r != VK_SUCCESS) {
+      Say("RESULT " + std::to_string(r));
+      return 2;
+    }
+    Say("KMT " + std::to_string(reinterpret_cast<uintptr_t>(h)));
+  }
+  Say("READY");
+  WaitForStdinClose();
+  Say("SEEN " + std::to_string(dev.ReadU32(memory, 4)));
+  dev.Free(memory);
+  return ReportProblems(vk);
+}
+
+int Import(HANDLE handle, const std::string& name, VkDeviceSize size, uint32_t expect, uint32_t write) {
+  VulkanInstance vk;
+  if (!vk.ok()) return 4;
+  VulkanDevice dev(vk);
+  if (dev.create_result != VK_SUCCESS) return 4;
+  std::wstring wide = Wide(name);
+  VkResult r = VK_SUCCESS;
+  VkDeviceMemory memory = dev.ImportHandle(size, handle != nullptr ? kKmt : kNt, handle,
+                                           handle != nullptr ? nullptr : wide.c_str(), &r);
+  if (r != VK_SUCCESS) {
+    Say("RESULT " + std::to_string(r));
+    for (const auto& m : vk.monitor.Take())
+      std::fprintf(stderr, "child: [%s] %s\n", m.id.c_str(), m.text.c_str());
+    return 2;
+  }
+  uint32_t got = dev.ReadU32(memory, 0);
+  if (got != expect) {
+    std::fprintf(stderr, "child: read 0x%x, expected 0x%x\n", got, expect);
+    dev.Free(memory);
+    return 3;
+  }
+  dev.WriteU32(memory, write, 4);
+  Say("IMPORTED");
+  WaitForStdinClose();
+  dev.Free(memory);
+  return ReportProblems(vk);
+}
+
+int RawStatus(const std::string& socket) {
+  int fd = ntbridge::ConnectTo(socket);
+  if (fd < 0) {
+    Say(std::string("CONNECT ") + std::strerror(errno));
+    return 7;
+  }
+  auto request = ntbridge::protocol::Encode(ntbridge::protocol::Type::kStatus, false, {});
+  if (!ntbridge::SendPacket(fd, request)) return 6;
+  std::vector<uint8_t> bytes;
+  std::vector<int> fds;
+  std::string error;
+  auto r = ntbridge::ReceivePacket(fd, &bytes, &fds, &error);
+  ntbridge::CloseAll(&fds);
+  close(fd);
+  return r == ntbridge::ReceiveResult::kOk && !bytes.empty() ? 0 : 6;
+}
+
+int CountFds() { return ntbridge::test::CountOpenFds(); }
+
+// The load worker. Exports its anchor "Local\anchor-<index>" (value 0xA000 + index) with a KMT value and
+// prints "ANCHOR <kmt>"; reads the peer's anchor KMT value from stdin; then for `seconds` repeatedly exports
+// a fresh memory object by name and KMT, imports it back both ways, imports the peer's anchor by name and by
+// KMT and checks every value. Prints "DONE <iterations> FDS <before> <after>" and keeps its anchor until
+// stdin closes (peers may still be importing it).
+int Load(int index, int seconds, int peer) {
+  VulkanInstance vk;
+  if (!vk.ok()) return 4;
+  VulkanDevice dev(vk);
+  if (dev.create_result != VK_SUCCESS) return 4;
+  constexpr VkDeviceSize kSize = 65536;
+  auto fail = [&](const char* what, VkResult r) {
+    Say(std::string("FAIL ") + what + " " + std::to_string(r));
+    for (const auto& m : vk.monitor.Take()) {
+      std::fprintf(stderr, "child %d: [%s] %s\n", index, m.id.c_str(), m.text.c_str());
+    }
+    return 2;
+  };
+  auto export_named = [&](const std::wstring& name, VkDeviceMemory* memory) {
+    VkExportMemoryWin32HandleInfoKHR win32{VK_STRUCTURE_TYPE_EXPORT_MEMORY_WIN32_HANDLE_INFO_KHR, nullptr,
+                                           nullptr, 0, name.c_str()};
+    VkExportMemoryAllocateInfo info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO, &win32, kNt | kKmt};
+    return dev.Allocate(kSize, dev.HostVisibleType(), &info, memory);
+  };
+  VkDeviceMemory anchor = VK_NULL_HANDLE;
+  VkResult r = export_named(Wide("Local\\anchor-" + std::to_string(index)), &anchor);
+  if (r != VK_SUCCESS) return fail("anchor", r);
+  dev.WriteU32(anchor, 0xA000u + static_cast<uint32_t>(index));
+  HANDLE anchor_kmt = dev.GetHandle(anchor, kKmt, &r);
+  if (r != VK_SUCCESS) return fail("anchor kmt", r);
+  Say("ANCHOR " + std::to_string(reinterpret_cast<uintptr_t>(anchor_kmt)));
+  char line[64] = {};
+  if (std::fgets(line, sizeof line, stdin) == nullptr) return 5;
+  auto peer_kmt = reinterpret_cast<HANDLE>(static_cast<uintptr_t>(Number(line)));
+  const uint32_t peer_value = 0xA000u + static_cast<uint32_t>(peer);
+  const std::wstring peer_name = Wide("Local\\anchor-" + std::to_string(peer));
+
+  int before = CountFds();
+  auto start = std::chrono::steady_clock::now();
+  long iterations = 0;
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(seconds)) {
+    std::wstring name = Wide("Local\\load-" + std::to_string(index) + "-" + std::to_string(iterations));
+    VkDeviceMemory mine = VK_NULL_HANDLE;
+    r = export_named(name, &mine);
+    if (r != VK_SUCCESS) return fail("export", r);
+    dev.WriteU32(mine, static_cast<uint32_t>(iterations));
+    HANDLE kmt = dev.GetHandle(mine, kKmt, &r);
+    if (r != VK_SUCCESS) return fail("kmt", r);
+    VkDeviceMemory by_name = dev.ImportHandle(kSize, kNt, nullptr, name.c_str(), &r);
+    if (r != VK_SUCCESS) return fail("import own name", r);
+    VkDeviceMemory by_kmt = dev.ImportHandle(kSize, kKmt, kmt, nullptr, &r);
+    if (r != VK_SUCCESS) return fail("import own kmt", r);
+    VkDeviceMemory peer1 = dev.ImportHandle(kSize, kNt, nullptr, peer_name.c_str(), &r);
+    if (r != VK_SUCCESS) return fail("import peer name", r);
+    VkDeviceMemory peer2 = dev.ImportHandle(kSize, kKmt, peer_kmt, nullptr, &r);
+    if (r != VK_SUCCESS) return fail("import peer kmt", r);
+    bool same = dev.ReadU32(by_name) == static_cast<uint32_t>(iterations) &&
+                dev.ReadU32(by_kmt) == static_cast<uint32_t>(iterations) &&
+                dev.ReadU32(peer1) == peer_value && dev.ReadU32(peer2) == peer_value;
+    for (VkDeviceMemory m : {peer2, peer1, by_kmt, mine, by_name}) dev.Free(m);
+    if (!same) {
+      Say("FAIL data");
+      return 3;
+    }
+    ++iterations;
+  }
+  int after = CountFds();
+  Say("DONE " + std::to_string(iterations) + " FDS " + std::to_string(before) + " " + std::to_string(after));
+  WaitForStdinClose();
+  dev.Free(anchor);
+  if (after != before) return 3;
+  return ReportProblems(vk);
+}
+
+bool DropPrivileges(uid_t uid) {
+  if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) return false;
+  unsetenv("XDG_RUNTIME_DIR");
+  setenv("MESA_SHADER_CACHE_DISABLE", "true", 1);
+  setenv("HOME", "/tmp", 1);
+  return getuid() == uid && geteuid() == uid;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> a(argv + 1, argv + argc);
+  if (a.size() >= 2 && a[0] == "--as-uid") {
+    if (!DropPrivileges(static_cast<uid_t>(std::atoi(a[1].c_str())))) {
+      Say("SETUID failed");
+      return 5;
+    }
+    a.erase(a.begin(), a.begin() + 2);
+  }
+  std::string mode = a.empty() ? "" : a[0];
+  if (mode == "export" && (a.size() == 4 || a.size() == 5)) {
+    return Export(a[1], Number(a[2].c_str()), static_cast<uint32_t>(Number(a[3].c_str())),
+                  a.size() == 5 && a[4] == "kmt");
+  }
+  if (mode == "import-name" && a.size() == 5) {
+    return Import(nullptr, a[1], Number(a[2].c_str()), static_cast<uint32_t>(Number(a[3].c_str())),
+                  static_cast<uint32_t>(Number(a[4].c_str())));
+  }
+  if (mode == "import-kmt" && a.size() == 5) {
+    auto handle = reinterpret_cast<HANDLE>(static_cast<uintptr_t>(Number(a[1].c_str())));
+    if (handle == nullptr) return 5;
+    return Import(handle, "", Number(a[2].c_str()), static_cast<uint32_t>(Number(a[3].c_str())),
+                  static_cast<uint32_t>(Number(a[4].c_str())));
+  }
+  if (mode == "raw-status" && a.size() == 2) return RawStatus(a[1]);
+  if (mode == "load" && a.size() == 4) {
+    return Load(std::atoi(a[1].c_str()), std::atoi(a[2].c_str()), std::atoi(a[3].c_str()));
+  }
+  std::fprintf(stderr, "broker_child: bad arguments\n");
+  return 5;
+}

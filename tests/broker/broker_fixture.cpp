@@ -1,0 +1,229 @@
+#include "broker_fixture.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "broker_client.hpp"
+
+extern char** environ;
+
+namespace ntbridge::test {
+
+ChildProcess::ChildProcess(const std::vector<std::string>& args) {
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  std::vector<std::string> all = {NTBRIDGE_BROKER_CHILD};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+  posix_spawn_file_actions_destroy(&actions);
+  close(in[0]);
+  close(out[1]);
+  in_ = in[1];
+  out_ = out[0];
+}
+
+ChildProcess::~ChildProcess() {
+  CloseInput();
+  if (pid_ > 0 && status_ < 0) {
+    kill(pid_, SIGKILL);
+    Wait();
+  }
+  if (out_ >= 0) close(out_);
+}
+
+std::string ChildProcess::ReadLine(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (size_t nl = buffer_.find('\n'); nl != std::string::npos) {
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      return line;
+    }
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || out_ < 0) return {};
+    pollfd p{out_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char chunk[256];
+    ssize_t n = read(out_, chunk, sizeof chunk);
+    if (n <= 0) return {};
+    buffer_.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+std::string ChildProcess::Expect(const std::string& prefix, int timeout_ms) {
+  for (;;) {
+    std::string line = ReadLine(timeout_ms);
+    if (line.empty() || line.rfind(prefix, 0) == 0) return line;
+  }
+}
+
+void ChildProcess::CloseInput() {
+  if (in_ >= 0) close(in_);
+  in_ = -1;
+}
+
+void ChildProcess::Send(const std::string& line) {
+  std::string l = line + "\n";
+  if (in_ >= 0 && write(in_, l.data(), l.size()) != static_cast<ssize_t>(l.size())) CloseInput();
+}
+
+void ChildProcess::Kill(int signal) {
+  if (pid_ > 0 && status_ < 0) kill(pid_, signal);
+}
+
+int ChildProcess::Wait() {
+  if (status_ >= 0 || pid_ <= 0) return status_;
+  int status = 0;
+  if (waitpid(pid_, &status, 0) != pid_) return -1;
+  status_ = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+  return status_;
+}
+
+BrokerFolder::BrokerFolder() {
+  char pattern[] = "/tmp/ntbt-XXXXXX";
+  root = mkdtemp(pattern);
+  folder = root + "/broker";
+  socket = folder + "/broker.sock";
+  setenv("VK_NTBRIDGE_EXTERNAL_WIN32_BROKER_SOCKET", socket.c_str(), 1);
+  setenv("NTBRIDGE_BROKER_LOG", "info", 1);
+}
+
+BrokerFolder::~BrokerFolder() {
+  StopBroker();
+  std::error_code ec;
+  std::filesystem::remove_all(root, ec);
+}
+
+bool BrokerFolder::Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply) {
+  BrokerClient client;
+  client.SetOptions({socket, "", false});
+  std::string error;
+  return client.Status(entries, reply, &error);
+}
+
+pid_t BrokerFolder::BrokerPid() {
+  std::vector<protocol::StatusEntry> entries;
+  protocol::StatusReply reply;
+  return Status(&entries, &reply) ? static_cast<pid_t>(reply.broker_pid) : 0;
+}
+
+int BrokerFolder::BrokerFdCount() {
+  pid_t pid = BrokerPid();
+  return pid > 0 ? FdCount(pid) : -1;
+}
+
+void BrokerFolder::StopBroker(int signal) {
+  pid_t pid = BrokerPid();
+  if (pid <= 0) {
+    // It may not answer (stopped with SIGSTOP, busy): the pid file still names it.
+    std::ifstream in(folder + "/broker.pid");
+    in >> pid;
+  }
+  if (pid <= 0 || !ProcessAlive(pid)) return;
+  kill(pid, signal);
+  for (int i = 0; i < 500 && ProcessAlive(pid); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (ProcessAlive(pid)) kill(pid, SIGKILL);
+  for (int i = 0; i < 500 && ProcessAlive(pid); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+std::string BrokerFolder::Log() {
+  std::ifstream in(folder + "/broker.log");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+BrokerFolder& Broker() {
+  static BrokerFolder folder;
+  return folder;
+}
+
+int FdCount(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* dir = opendir(path.c_str());
+  if (dir == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(dir);
+  return n;
+}
+
+bool ProcessAlive(pid_t pid) {
+  // The broker is not our child (it daemonizes), so a zombie cannot linger: kill(0) is enough; a zombie
+  // child of ours would show as 'Z' in /proc/<pid>/stat.
+  if (kill(pid, 0) != 0) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string pid_text, comm, state;
+  in >> pid_text >> comm >> state;
+  return state != "Z";
+}
+
+void BrokerTest::SetUp() {
+  Broker();  // the folder and its environment exist before the instance reads its settings
+  LayerTest::SetUp();
+}
+
+void BrokerTest::TearDown() {
+  LayerTest::TearDown();
+  Broker().StopBroker();
+}
+
+std::vector<Message> BrokerTest::TakeMessages(const std::string& id) {
+  std::vector<Message> taken;
+  for (auto& m : vk->monitor.Take()) {
+    if (m.id == id) {
+      taken.push_back(std::move(m));
+    } else {
+      vk->monitor.Add(std::move(m));
+    }
+  }
+  return taken;
+}
+
+VkDeviceMemory BrokerTest::ExportNamed(const std::wstring& name, VkDeviceSize size, VkResult* result) {
+  VkExportMemoryWin32HandleInfoKHR win32{VK_STRUCTURE_TYPE_EXPORT_MEMORY_WIN32_HANDLE_INFO_KHR, nullptr,
+                                         nullptr, 0, name.c_str()};
+  VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO, &win32, kNt | kKmt};
+  VkDeviceMemory memory = VK_NULL_HANDLE;
+  VkResult r = dev->Allocate(size, dev->HostVisibleType(), &export_info, &memory);
+  if (result != nullptr) {
+    *result = r;
+  } else {
+    EXPECT_EQ(r, VK_SUCCESS) << "vkAllocateMemory (export by name)";
+  }
+  return r == VK_SUCCESS ? memory : VK_NULL_HANDLE;
+}
+
+uint32_t BrokerTest::Kmt(VkDeviceMemory memory) {
+  HANDLE h = dev->GetHandle(memory, kKmt);
+  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(h));
+}
+
+std::string HandleText(HANDLE h) { return std::to_string(reinterpret_cast<uintptr_t>(h)); }
+HANDLE KmtHandle(uint32_t value) { return reinterpret_cast<HANDLE>(static_cast<uintptr_t>(value)); }
+
+}  // namespace ntbridge::test

@@ -1,0 +1,300 @@
+// The broker protocol decoder, names, KMT values and the registry: pure functions, no broker, no driver.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
+#include "kmt_values.hpp"
+#include "protocol.hpp"
+#include "registry.hpp"
+#include "share_name.hpp"
+
+namespace ntbridge {
+namespace {
+
+using namespace protocol;
+
+std::vector<uint8_t> ValidOpen() { return EncodeMessage(Type::kOpen, false, OpenRequest{7, ""}); }
+
+TEST(ProtocolDecoder, AcceptsAWellFormedMessage) {
+  auto bytes = ValidOpen();
+  std::string error;
+  auto m = DecodeMessage(bytes, &error);
+  ASSERT_TRUE(m) << error;
+  EXPECT_EQ(m->header.type, static_cast<uint16_t>(Type::kOpen));
+  OpenRequest r;
+  ASSERT_TRUE(DecodeBody(m->body, &r, &error)) << error;
+  EXPECT_EQ(r.kmt, 7u);
+}
+
+TEST(ProtocolDecoder, RefusesEveryTruncation) {
+  auto bytes = EncodeMessage(Type::kPublish, false, PublishRequest{kPublishName, {}, "Local\\x"});
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    std::string error;
+    EXPECT_FALSE(DecodeMessage(std::span(bytes.data(), n), &error))
+        << "accepted " << n << " of " << bytes.size();
+    EXPECT_FALSE(error.empty());
+  }
+}
+
+TEST(ProtocolDecoder, RefusesTruncatedBodyEvenWithAMatchingHeader) {
+  PublishRequest r{kPublishName, {}, "Local\\x"};
+  auto body = EncodeBody(r);
+  for (size_t n = 0; n < body.size(); ++n) {
+    PublishRequest out;
+    std::string error;
+    EXPECT_FALSE(DecodeBody(std::span(body.data(), n), &out, &error)) << n;
+  }
+}
+
+TEST(ProtocolDecoder, RefusesOversizedMessages) {
+  std::vector<uint8_t> body(kMaxBody + 1, 0);
+  auto bytes = Encode(Type::kOpen, false, body);
+  std::string error;
+  EXPECT_FALSE(DecodeMessage(bytes, &error));
+  EXPECT_NE(error.find("over the limit"), std::string::npos) << error;
+}
+
+TEST(ProtocolDecoder, RefusesALengthThatDisagreesWithTheMessage) {
+  auto bytes = ValidOpen();
+  bytes.push_back(0);
+  std::string error;
+  EXPECT_FALSE(DecodeMessage(bytes, &error));
+  EXPECT_NE(error.find("header says"), std::string::npos) << error;
+}
+
+TEST(ProtocolDecoder, RefusesAnotherVersion) {
+  auto bytes = ValidOpen();
+  bytes[4] = kVersion + 1;
+  std::string error;
+  EXPECT_FALSE(DecodeMessage(bytes, &error));
+  EXPECT_NE(error.find("version"), std::string::npos) << error;
+}
+
+TEST(ProtocolDecoder, RefusesBadMagicAndUnknownTypes) {
+  auto bytes = ValidOpen();
+  bytes[0] ^= 0xFF;
+  std::string error;
+  EXPECT_FALSE(DecodeMessage(bytes, &error));
+  bytes = ValidOpen();
+  bytes[6] = 99;
+  EXPECT_FALSE(DecodeMessage(bytes, &error));
+  EXPECT_NE(error.find("unknown message type"), std::string::npos) << error;
+  // A status entry is only ever a reply.
+  bytes = Encode(Type::kStatusEntry, false, {});
+  EXPECT_FALSE(DecodeMessage(bytes, &error));
+}
+
+TEST(ProtocolDecoder, SurvivesGarbage) {
+  uint32_t seed = 12345;
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> bytes((seed >> 8) % 80);
+    for (auto& b : bytes) {
+      seed = seed * 1103515245 + 12345;
+      b = static_cast<uint8_t>(seed >> 16);
+    }
+    if (i % 2 == 0 && bytes.size() >= kHeaderSize) {  // a valid header over a garbage body
+      auto header = Encode(static_cast<Type>(1 + i % 5), false,
+                           std::span(bytes.data() + kHeaderSize, bytes.size() - kHeaderSize));
+      bytes = header;
+    }
+    std::string error;
+    auto m = DecodeMessage(bytes, &error);
+    if (!m) continue;
+    ++accepted;
+    ASSERT_EQ(m->header.length + kHeaderSize, bytes.size());
+    ASSERT_EQ(m->body.size(), m->header.length);
+    PublishRequest p;
+    OpenRequest o;
+    PayloadRequest q;
+    StatusEntry e;
+    DecodeBody(m->body, &p, &error);
+    DecodeBody(m->body, &o, &error);
+    DecodeBody(m->body, &q, &error);
+    DecodeBody(m->body, &e, &error);
+  }
+  // Only the messages given a valid header got through (the sanitizer build checks the reads).
+  EXPECT_GT(accepted, 0);
+  EXPECT_LE(accepted, 10000);
+}
+
+TEST(ProtocolDecoder, RefusesTrailingBytesAndInconsistentRequests) {
+  auto body = EncodeBody(PayloadRequest{1});
+  body.push_back(0);
+  PayloadRequest r;
+  std::string error;
+  EXPECT_FALSE(DecodeBody(body, &r, &error));
+  EXPECT_NE(error.find("unexpected bytes"), std::string::npos);
+  OpenRequest both{5, "name"};
+  OpenRequest out;
+  EXPECT_FALSE(DecodeBody(EncodeBody(both), &out, &error));
+  OpenRequest neither{0, ""};
+  EXPECT_FALSE(DecodeBody(EncodeBody(neither), &out, &error));
+  PublishRequest flags{0, {}, ""};
+  PublishRequest pout;
+  EXPECT_FALSE(DecodeBody(EncodeBody(flags), &pout, &error));
+  PublishRequest name_without_flag{kPublishKmt, {}, "x"};
+  EXPECT_FALSE(DecodeBody(EncodeBody(name_without_flag), &pout, &error));
+  std::string with_nul("a\0b", 3);
+  EXPECT_FALSE(DecodeBody(EncodeBody(OpenRequest{0, with_nul}), &out, &error));
+}
+
+TEST(ProtocolDecoder, RoundTripsEveryBody) {
+  PublishRequest p{kPublishName | kPublishKmt, {4096, 2, 0x10000000, {1, 2, 3}, {9, 8, 7}}, "Global\\n"};
+  PublishRequest p2;
+  std::string error;
+  ASSERT_TRUE(DecodeBody(EncodeBody(p), &p2, &error)) << error;
+  EXPECT_EQ(p2.name, p.name);
+  EXPECT_EQ(p2.info, p.info);
+  StatusEntry e{42, 7, p.info, "n", {1, 2, 3}};
+  StatusEntry e2;
+  ASSERT_TRUE(DecodeBody(EncodeBody(e), &e2, &error)) << error;
+  EXPECT_EQ(e2.holders, e.holders);
+  OpenReply o{Status::kOk, 9, 3, p.info};
+  OpenReply o2;
+  ASSERT_TRUE(DecodeBody(EncodeBody(o), &o2, &error)) << error;
+  EXPECT_EQ(o2.payload, 9u);
+  StatusCodeReply bad;
+  auto status_body = EncodeBody(StatusCodeReply{Status::kOk});
+  status_body[0] = 200;
+  EXPECT_FALSE(DecodeBody(status_body, &bad, &error));
+}
+
+TEST(ShareNames, AcceptsTheThreeForms) {
+  EXPECT_EQ(CheckShareName("Local\\Frame"), "");
+  EXPECT_EQ(CheckShareName("Global\\Frame"), "");
+  EXPECT_EQ(CheckShareName("Frame"), "");
+  EXPECT_EQ(CheckShareName(std::string(260, 'a')), "");
+  EXPECT_EQ(CheckShareName("Local\\" + std::string(254, 'a')), "");
+}
+
+TEST(ShareNames, RefusesBadNames) {
+  EXPECT_NE(CheckShareName(""), "");
+  EXPECT_NE(CheckShareName("Local\\"), "");
+  EXPECT_NE(CheckShareName(std::string(261, 'a')), "");
+  EXPECT_NE(CheckShareName("Local\\" + std::string(255, 'a')), "");
+  EXPECT_NE(CheckShareName("Session\\1\\x"), "");
+  EXPECT_NE(CheckShareName("a\\b"), "");
+  EXPECT_NE(CheckShareName("a\nb"), "");
+}
+
+TEST(ShareNames, WideNamesBecomeUtf8AndCountCharacters) {
+  EXPECT_EQ(WideToUtf8(L"Local\\\u00e9\u4e2d\U0001F600"), "Local\\\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80");
+  std::wstring wide(260, L'\u4e2d');
+  auto utf8 = WideToUtf8(wide.c_str());
+  ASSERT_TRUE(utf8);
+  EXPECT_EQ(CheckShareName(*utf8), "") << "260 characters of three bytes each are allowed";
+  const wchar_t bad[] = {0xD800, 0};
+  EXPECT_FALSE(WideToUtf8(bad));
+}
+
+class TempFolder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/ntbu-XXXXXX";
+    dir = mkdtemp(pattern);
+  }
+  void TearDown() override { std::system(("rm -rf " + dir).c_str()); }
+  std::string dir;
+};
+
+using KmtValuesTest = TempFolder;
+
+TEST_F(KmtValuesTest, ValuesAreNonzeroAndUnique) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error)) << error;
+  std::set<uint32_t> seen;
+  for (int i = 0; i < 20000; ++i) {
+    uint32_t v = kmt.Next();
+    ASSERT_NE(v, 0u);
+    ASSERT_TRUE(seen.insert(v).second) << "value " << v << " issued twice";
+  }
+}
+
+TEST_F(KmtValuesTest, ANewBrokerNeverIssuesAnOldValue) {
+  std::set<uint32_t> old;
+  {
+    broker::KmtValues first;
+    std::string error;
+    ASSERT_TRUE(first.Open(dir + "/kmt.state", &error));
+    for (int i = 0; i < 5000; ++i) old.insert(first.Next());  // past one reserved block
+    EXPECT_EQ(first.generation(), 1u);
+  }  // "crashes": nothing is written at exit
+  broker::KmtValues second;
+  std::string error;
+  ASSERT_TRUE(second.Open(dir + "/kmt.state", &error));
+  EXPECT_EQ(second.generation(), 2u);
+  for (int i = 0; i < 10000; ++i) ASSERT_EQ(old.count(second.Next()), 0u);
+}
+
+TEST(KmtPermutation, IsABijectionOnASample) {
+  std::set<uint32_t> out;
+  for (uint32_t i = 0; i < 65536; ++i)
+    out.insert(broker::KmtValues::Permute(i * 65521u, 0x1234567890abcdefull));
+  EXPECT_EQ(out.size(), 65536u);
+}
+
+using RegistryTest = TempFolder;
+
+int Memfd() { return memfd_create("ntbu", MFD_CLOEXEC); }
+
+TEST_F(RegistryTest, NamesAreUniqueWhileHeldAndFreedAfter) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 16);
+  PublishRequest r{kPublishName, {}, "Local\\a"};
+  auto first = reg.Publish(1, 100, r, Memfd());
+  ASSERT_EQ(first.status, Status::kOk);
+  EXPECT_EQ(reg.Publish(2, 200, r, Memfd()).status, Status::kNameInUse);
+  PublishRequest other_case{kPublishName, {}, "Local\\A"};
+  EXPECT_EQ(reg.Publish(2, 200, other_case, Memfd()).status, Status::kOk) << "names are case-sensitive";
+  int fd = -1;
+  auto open = reg.Open(2, 200, OpenRequest{0, "Local\\a"}, &fd);
+  ASSERT_EQ(open.status, Status::kOk);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(reg.Release(1, first.payload).status, Status::kOk);
+  EXPECT_EQ(reg.Publish(3, 300, r, Memfd()).status, Status::kNameInUse) << "connection 2 still holds it";
+  reg.Drop(2);
+  EXPECT_EQ(reg.Publish(3, 300, r, Memfd()).status, Status::kOk);
+  EXPECT_EQ(reg.Release(1, first.payload).status, Status::kNotHeld);
+}
+
+TEST_F(RegistryTest, KmtValuesDieWithTheirLastHolder) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 16);
+  auto p = reg.Publish(1, 100, PublishRequest{kPublishKmt, {}, ""}, Memfd());
+  ASSERT_EQ(p.status, Status::kOk);
+  ASSERT_NE(p.kmt, 0u);
+  int fd = -1;
+  EXPECT_EQ(reg.Open(2, 200, OpenRequest{p.kmt, ""}, &fd).status, Status::kOk);
+  EXPECT_EQ(reg.ShareKmt(3, p.payload).status, Status::kNotHeld) << "only holders learn a payload's value";
+  EXPECT_EQ(reg.ShareKmt(2, p.payload).kmt, p.kmt);
+  reg.Drop(1);
+  EXPECT_EQ(reg.Open(3, 300, OpenRequest{p.kmt, ""}, &fd).status, Status::kOk);
+  reg.Drop(2);
+  reg.Drop(3);
+  EXPECT_EQ(reg.size(), 0u);
+  EXPECT_EQ(reg.Open(4, 400, OpenRequest{p.kmt, ""}, &fd).status, Status::kNotFound);
+}
+
+TEST_F(RegistryTest, RefusesPastItsLimitAndClosesTheDescriptor) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 1);
+  ASSERT_EQ(reg.Publish(1, 1, PublishRequest{kPublishKmt, {}, ""}, Memfd()).status, Status::kOk);
+  int fd = Memfd();
+  EXPECT_EQ(reg.Publish(1, 1, PublishRequest{kPublishKmt, {}, ""}, fd).status, Status::kTooMany);
+  EXPECT_EQ(fcntl(fd, F_GETFD), -1) << "the refused descriptor was not closed";
+}
+
+}  // namespace
+}  // namespace ntbridge
