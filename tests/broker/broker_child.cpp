@@ -10,6 +10,8 @@
 //                                                         import, check the u32 at 0, write at 4, print
 //                                                         "IMPORTED", wait for stdin to close, free
 //   [--as-uid UID] raw-status <socket>                    connect without the layer and ask for the status
+//   connect <socket>                                      connect as the layer does (starting the broker when
+//                                                         none answers) and print "PID <broker pid>"
 //   load <index> <seconds> <peer-index>                   the load test's worker (see Load below)
 //
 // Exit status: 0 done, 2 Vulkan call failed ("RESULT <VkResult>" printed), 3 wrong data or messages,
@@ -24,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "broker_client.hpp"
 #include "broker_launch.hpp"
 #include "protocol.hpp"
 #include "vk_fixture.hpp"
@@ -134,6 +137,27 @@ int RawStatus(const std::string& socket) {
   ntbridge::CloseAll(&fds);
   close(fd);
   return r == ntbridge::ReceiveResult::kOk && !bytes.empty() ? 0 : 6;
+}
+
+// Connects (starting the broker when none answers, as the layer does) and prints the broker's pid.
+int ConnectAndSayPid(const std::string& socket) {
+  std::string error;
+  int fd = ntbridge::ConnectOrStartBroker(socket, "", &error);
+  if (fd < 0) {
+    Say("ERROR " + error);
+    return 7;
+  }
+  close(fd);
+  ntbridge::BrokerClient client;
+  client.SetOptions({socket, "", false});
+  std::vector<ntbridge::protocol::StatusEntry> entries;
+  ntbridge::protocol::StatusReply reply;
+  if (!client.Status(&entries, &reply, &error)) {
+    Say("ERROR " + error);
+    return 6;
+  }
+  Say("PID " + std::to_string(reply.broker_pid));
+  return 0;
 }
 
 int CountFds() { return ntbridge::test::CountOpenFds(); }
@@ -247,6 +271,7 @@ int main(int argc, char** argv) {
                   static_cast<uint32_t>(Number(a[4].c_str())));
   }
   if (mode == "raw-status" && a.size() == 2) return RawStatus(a[1]);
+  if (mode == "connect" && a.size() == 2) return ConnectAndSayPid(a[1]);
   if (mode == "load" && a.size() == 4) {
     return Load(std::atoi(a[1].c_str()), std::atoi(a[2].c_str()), std::atoi(a[3].c_str()));
   }

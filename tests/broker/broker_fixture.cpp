@@ -21,19 +21,30 @@ extern char** environ;
 
 namespace ntbridge::test {
 
-ChildProcess::ChildProcess(const std::vector<std::string>& args) {
+ChildProcess::ChildProcess(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                           const std::string& program) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in[0], 0);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  std::vector<std::string> all = {NTBRIDGE_BROKER_CHILD};
+  std::vector<std::string> all = {program};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+  std::vector<std::string> vars;
+  for (char** e = environ; *e != nullptr; ++e) vars.push_back(*e);
+  for (const auto& change : env) {
+    std::string name = change.substr(0, change.find('='));
+    std::erase_if(vars, [&](const std::string& v) { return v.compare(0, name.size() + 1, name + "=") == 0; });
+    if (change.find('=') != std::string::npos) vars.push_back(change);
+  }
+  std::vector<char*> envp;
+  for (auto& v : vars) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()) != 0) pid_ = -1;
   posix_spawn_file_actions_destroy(&actions);
   close(in[0]);
   close(out[1]);
@@ -130,6 +141,17 @@ pid_t BrokerFolder::BrokerPid() {
 int BrokerFolder::BrokerFdCount() {
   pid_t pid = BrokerPid();
   return pid > 0 ? FdCount(pid) : -1;
+}
+
+int BrokerFolder::BrokerFdCountSettled(int expected) {
+  pid_t pid = BrokerPid();
+  if (pid <= 0) return -1;
+  int n = FdCount(pid);
+  for (int i = 0; i < 300 && n != expected; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    n = FdCount(pid);
+  }
+  return n;
 }
 
 void BrokerFolder::StopBroker(int signal) {

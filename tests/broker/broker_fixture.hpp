@@ -20,7 +20,10 @@ inline constexpr VkExternalMemoryHandleTypeFlagBits kKmt =
 // A broker_child process; its stdin and stdout are pipes to the test.
 class ChildProcess {
  public:
-  explicit ChildProcess(const std::vector<std::string>& args);
+  // `env`: "NAME=value" sets, "NAME" removes, on top of this process's environment. `program`: another
+  // program than broker_child (e.g. ntbridged itself).
+  explicit ChildProcess(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+                        const std::string& program = NTBRIDGE_BROKER_CHILD);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -55,8 +58,10 @@ class BrokerFolder {
 
   // The status as the broker tells it (without starting one); false when none answers.
   bool Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply);
-  pid_t BrokerPid();                      // 0 when none answers
-  int BrokerFdCount();                    // descriptors the broker has open, -1 when none answers
+  pid_t BrokerPid();    // 0 when none answers
+  int BrokerFdCount();  // descriptors the broker has open, -1 when none answers
+  // The count once it equals `expected`, or what it is after waiting 3 s for that (closes are asynchronous).
+  int BrokerFdCountSettled(int expected);
   void StopBroker(int signal = SIGTERM);  // and wait until it is gone
   std::string Log();                      // what the broker wrote to broker.log
 };
