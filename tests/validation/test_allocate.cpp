@@ -127,7 +127,7 @@ TEST_F(Allocate, NameThatNamesNothing) {
   std::wstring long_name(300, L'x');
   info.name = long_name.c_str();
   ExpectRefused(&info, "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-01440",
-                "name is 300 characters long");
+                "name is more than 260 characters long");
 }
 
 TEST_F(Allocate, GlobalShareHandleThatIsNoValue) {

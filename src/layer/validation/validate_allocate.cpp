@@ -1,6 +1,5 @@
 // vkAllocateMemory with Win32 export or import structures.
 #include <cstring>
-#include <cwchar>
 
 #include "handle_types.hpp"
 #include "pnext.hpp"
@@ -152,13 +151,19 @@ void CheckImport(const VkMemoryAllocateInfo& info, Violations& out) {
                          ", which is not an NT handle type; only NT handles have names"});
       return;
     }
-    size_t length = std::wcslen(import->name);
+    // Bounded: an unterminated name is read no further than one character past the longest valid one.
+    size_t length = 0;
+    while (length <= kMaxNameLength && import->name[length] != L'\0') ++length;
     if (length == 0 || length > kMaxNameLength) {
-      out.push_back({"VUID-VkImportMemoryWin32HandleInfoKHR-handleType-01440",
-                     field + ".name is " +
-                         (length == 0 ? std::string("empty") : std::to_string(length) + " characters long") +
-                         ", so it names no memory resource (names have 1 to " +
-                         std::to_string(kMaxNameLength) + " characters)"});
+      out.push_back(
+          {"VUID-VkImportMemoryWin32HandleInfoKHR-handleType-01440",
+           field + ".name is " +
+               (length == 0 ? std::string("empty")
+                            : (length > kMaxNameLength ? "more than " + std::to_string(kMaxNameLength)
+                                                       : std::to_string(length)) +
+                                  " characters long") +
+               ", so it names no memory resource (names have 1 to " + std::to_string(kMaxNameLength) +
+               " characters)"});
     }
     return;
   }
