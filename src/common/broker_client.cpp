@@ -37,7 +37,8 @@ std::string BrokerClient::SocketPath() {
 }
 
 void BrokerClient::Disconnect() {
-  if (fd_ >= 0 && pid_ == getpid()) close(fd_);
+  // In a forked child this closes only the child's copy; the parent's connection stays.
+  if (fd_ >= 0) close(fd_);
   fd_ = -1;
 }
 

@@ -170,27 +170,26 @@ VkResult PublishName(DeviceData& device, VkDeviceMemory, int fd, MemoryRecord& r
   }
 }
 
-VkResult GetGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord& record, uint32_t* kmt) {
-  const DebugReporter& reporter = device.instance->reporter;
-  std::lock_guard lock(g_kmt_mutex);
+namespace {
+
+// GetGlobalShare's work under g_kmt_mutex. Messages go to `warning` (reported once the lock is released, as
+// an application's callback may call back into the layer).
+VkResult AssignGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord& record,
+                           std::string* warning) {
   if (auto current = device.memories.Find(memory)) record = *current;
-  if (record.kmt != 0) {
-    *kmt = record.kmt;
-    return VK_SUCCESS;
-  }
+  if (record.kmt != 0) return VK_SUCCESS;
   std::string error;
   if (record.broker_payload != 0) {
     // Already shared by name or imported: the same payload gets its KMT value.
     protocol::ShareKmtReply reply;
     if (!Client().ShareKmt(record.broker_payload, &reply, &error)) {
-      reporter.Warning(
-          kId, std::string(kGetHandle) + ": no KMT value: the ntbridged broker cannot be reached: " + error);
+      *warning = "no KMT value: the ntbridged broker cannot be reached: " + error;
       return VK_ERROR_TOO_MANY_OBJECTS;
     }
     if (reply.status == Status::kOk) {
       record.kmt = reply.kmt;
     } else if (reply.status == Status::kTooMany) {
-      reporter.Warning(kId, std::string(kGetHandle) + ": the broker has no KMT value left to issue");
+      *warning = "the broker has no KMT value left to issue";
       return VK_ERROR_TOO_MANY_OBJECTS;
     } else {
       // The broker that held the payload died; register it anew below.
@@ -205,9 +204,8 @@ VkResult GetGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord&
     VkResult r = device.next.GetMemoryFdKHR(device.device, &get, &fd);
     if (r != VK_SUCCESS) return r;
     if (fd < 0) {
-      reporter.Warning(kId, std::string(kGetHandle) + ": the driver returned no descriptor for memory " +
-                                Hex(uint64_t(memory)));
-      return VK_ERROR_OUT_OF_HOST_MEMORY;
+      *warning = "the driver returned no descriptor for memory " + Hex(uint64_t(memory));
+      return VK_ERROR_TOO_MANY_OBJECTS;
     }
     protocol::PublishRequest request;
     request.flags = protocol::kPublishKmt;
@@ -216,13 +214,11 @@ VkResult GetGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord&
     bool sent = Client().Publish(request, fd, &reply, &error);
     close(fd);
     if (!sent) {
-      reporter.Warning(
-          kId, std::string(kGetHandle) + ": no KMT value: the ntbridged broker cannot be reached: " + error);
+      *warning = "no KMT value: the ntbridged broker cannot be reached: " + error;
       return VK_ERROR_TOO_MANY_OBJECTS;
     }
     if (reply.status != Status::kOk || reply.kmt == 0) {
-      reporter.Warning(kId, std::string(kGetHandle) +
-                                ": the broker issued no KMT value: " + protocol::StatusName(reply.status));
+      *warning = std::string("the broker issued no KMT value: ") + protocol::StatusName(reply.status);
       return VK_ERROR_TOO_MANY_OBJECTS;
     }
     record.broker_payload = reply.payload;
@@ -233,8 +229,21 @@ VkResult GetGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord&
     m.kmt = record.kmt;
     m.broker_payload = record.broker_payload;
   });
-  *kmt = record.kmt;
   return VK_SUCCESS;
+}
+
+}  // namespace
+
+VkResult GetGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord& record, uint32_t* kmt) {
+  std::string warning;
+  VkResult r;
+  {
+    std::lock_guard lock(g_kmt_mutex);
+    r = AssignGlobalShare(device, memory, record, &warning);
+  }
+  if (!warning.empty()) device.instance->reporter.Warning(kId, std::string(kGetHandle) + ": " + warning);
+  if (r == VK_SUCCESS) *kmt = record.kmt;
+  return r;
 }
 
 VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, HANDLE handle, LPCWSTR name,
