@@ -124,7 +124,9 @@ std::string FindBrokerProgram(const std::string& configured) {
   std::string own = OwnFolder();
   std::vector<std::string> candidates;
   if (!own.empty()) {
-    candidates = {own + "/" + kProgram, own + "/../bin/" + kProgram, own + "/../libexec/" + kProgram};
+    // Beside the layer (build tree), then lib/ or lib/<multiarch>/ next to bin/ and libexec/.
+    candidates = {own + "/" + kProgram, own + "/../bin/" + kProgram, own + "/../../bin/" + kProgram,
+                  own + "/../libexec/" + kProgram};
   }
   candidates.push_back(std::string(NTBRIDGE_INSTALL_BINDIR) + "/" + kProgram);
   for (const auto& c : candidates) {

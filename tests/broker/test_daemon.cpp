@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -135,6 +137,36 @@ TEST_F(Daemon, ExitsWhenIdleAndRefusesBadArguments) {
   EXPECT_EQ(bad_level.Wait(), 64);
   ChildProcess bad_arg({"--idle-exit", "soon"}, {}, NTBRIDGE_BROKER_PROGRAM);
   EXPECT_EQ(bad_arg.Wait(), 64);
+}
+
+// As systemd's ntbridged.socket starts it: the listening socket is descriptor 3 (LISTEN_FDS, LISTEN_PID).
+TEST_F(Daemon, AdoptsASocketFromSystemdActivation) {
+  std::string error;
+  ASSERT_TRUE(EnsurePrivateFolder(Broker().folder, &error)) << error;
+  int listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, Broker().socket.c_str());
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 16), 0);
+  pid_t pid = fork();
+  if (pid == 0) {  // exec at once: nothing of this process's Vulkan state is used
+    dup2(listener, 3);
+    setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+    setenv("LISTEN_FDS", "1", 1);
+    execl(NTBRIDGE_BROKER_PROGRAM, NTBRIDGE_BROKER_PROGRAM, "--socket", Broker().socket.c_str(), nullptr);
+    _exit(127);
+  }
+  close(listener);
+  VkDeviceMemory memory = ExportNamed(L"Local\\activated", kSize);
+  EXPECT_EQ(Broker().BrokerPid(), pid) << "the layer did not reach the socket-activated broker";
+  dev->Free(memory);
+  kill(pid, SIGTERM);
+  int status = 0;
+  EXPECT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(std::filesystem::exists(Broker().socket)) << "the broker removed systemd's socket file";
+  unlink(Broker().socket.c_str());
 }
 
 // Sends `bytes` (with `fds`) on a fresh connection; true when the broker then closed that connection.
