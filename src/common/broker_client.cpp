@@ -4,6 +4,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "broker_launch.hpp"
 #include "socket_path.hpp"
 #include "wire.hpp"
@@ -77,7 +79,9 @@ bool BrokerClient::TransactOnce(protocol::Type type, const std::vector<uint8_t>&
   std::string why;
   ReceiveResult r = ReceivePacket(fd_, &bytes, &fds, &why);
   if (r != ReceiveResult::kOk) {
-    *lost = r == ReceiveResult::kClosed || r == ReceiveResult::kError;
+    // A broker that went away is retried on a new connection; one that does not answer in time is not.
+    *lost = r == ReceiveResult::kClosed ||
+            (r == ReceiveResult::kError && errno != EAGAIN && errno != EWOULDBLOCK);
     *error = r == ReceiveResult::kClosed ? "the broker closed the connection (it exited or was killed)"
                                          : "no reply from the broker: " + why;
     Disconnect();

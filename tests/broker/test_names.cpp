@@ -141,6 +141,45 @@ TEST_F(Names, KmtHandleTypeWithANameIsAViolation) {
   vk->monitor.Clear();  // the validation layer below may say the same
 }
 
+// Publishes a memfd straight to the broker under `name`, as an exporter with `info` would.
+void PublishRaw(const std::string& name, const protocol::PayloadInfo& info) {
+  int fd = memfd_create("raw-export", MFD_CLOEXEC);
+  ASSERT_EQ(ftruncate(fd, static_cast<off_t>(info.allocation_size)), 0);
+  BrokerClient client;
+  client.SetOptions({Broker().socket, "", false});
+  protocol::PublishRequest request{protocol::kPublishName, info, name};
+  protocol::PublishReply reply;
+  std::string error;
+  ASSERT_TRUE(client.Publish(request, fd, &reply, &error)) << error;
+  close(fd);
+  ASSERT_EQ(reply.status, protocol::Status::kOk);
+}
+
+// lavapipe has a single memory type, so another exporter's memoryTypeIndex is published straight.
+TEST_F(Names, ImportChecksTheMemoryTypeAgainstTheExporter) {
+  VkDeviceMemory seed = ExportNamed(L"Local\\seed", kSize);  // starts the broker; gives this device's UUIDs
+  uint32_t kmt = Kmt(seed);
+  std::vector<protocol::StatusEntry> entries;
+  protocol::StatusReply status;
+  ASSERT_TRUE(Broker().Status(&entries, &status));
+  ASSERT_EQ(entries.size(), 1u);
+  ASSERT_EQ(entries[0].kmt, kmt);
+  protocol::PayloadInfo info = entries[0].info;
+  info.memory_type_index = dev->HostVisibleType() + 5;
+  PublishRaw("Local\\other-type", info);
+  VkDeviceMemory m;
+  EXPECT_EQ(ImportByName(L"Local\\other-type", &m), VK_ERROR_VALIDATION_FAILED_EXT);
+  auto messages = TakeMessages("VUID-VkMemoryAllocateInfo-allocationSize-01743");
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_NE(messages[0].text.find("memoryTypeIndex is " + std::to_string(dev->HostVisibleType())),
+            std::string::npos)
+      << messages[0].text;
+  EXPECT_NE(messages[0].text.find("memoryTypeIndex " + std::to_string(info.memory_type_index)),
+            std::string::npos)
+      << messages[0].text;
+  dev->Free(seed);
+}
+
 // The UUID check needs an exporter on another physical device; lavapipe has one. A payload published
 // straight to the broker with another device's UUIDs stands in for it (on a two-GPU machine the same test
 // can use the real second GPU).
