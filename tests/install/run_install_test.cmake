@@ -45,20 +45,30 @@ if(NOT EXISTS ${library})
 endif()
 
 # A CMake application against the installed package, run against the installed manifest.
-run(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/consumer -B ${STAGE}/consumer -DCMAKE_PREFIX_PATH=${PREFIX})
+set(SANITIZE_FLAGS "")
+set(RUN_ENV "")
+if(PIN_PRELOAD)
+  set(RUN_ENV "LD_PRELOAD=${PIN_PRELOAD}"
+              "NTBRIDGE_PIN_LAYER=${PREFIX}/${CMAKE_INSTALL_LIBDIR}/libVkLayer_ntbridge_external_win32.so")
+endif()
+if(SANITIZE)
+  set(SANITIZE_FLAGS "-fsanitize=${SANITIZE}")
+endif()
+run(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/consumer -B ${STAGE}/consumer -DCMAKE_PREFIX_PATH=${PREFIX}
+            "-DCMAKE_CXX_FLAGS=${SANITIZE_FLAGS}")
 run(COMMAND ${CMAKE_COMMAND} --build ${STAGE}/consumer)
-run(COMMAND ${STAGE}/consumer/consumer ENV VK_ADD_LAYER_PATH=${LAYER_DIR})
+run(COMMAND ${STAGE}/consumer/consumer ENV VK_ADD_LAYER_PATH=${LAYER_DIR} ${RUN_ENV})
 
 # A C program with pkg-config's flags.
 run(COMMAND pkg-config --cflags --libs ntbridge ENV PKG_CONFIG_PATH=${PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 separate_arguments(flags UNIX_COMMAND "${OUT}")
-run(COMMAND ${C_COMPILER} -std=c11 -Wall -Werror ${SOURCE_DIR}/pkgconfig_check.c ${flags}
+run(COMMAND ${C_COMPILER} -std=c11 -Wall -Werror ${SANITIZE_FLAGS} ${SOURCE_DIR}/pkgconfig_check.c ${flags}
             -Wl,-rpath,${PREFIX}/${CMAKE_INSTALL_LIBDIR} -o ${STAGE}/pkgconfig_check)
-run(COMMAND ${STAGE}/pkgconfig_check)
+run(COMMAND ${STAGE}/pkgconfig_check ENV ${RUN_ENV})
 
 # The installed tool finds the installed layer by itself (VK_ADD_LAYER_PATH unset).
-run(COMMAND ${PREFIX}/bin/ntbridge info --json)
+run(COMMAND ${PREFIX}/bin/ntbridge info --json ENV ${RUN_ENV})
 if(NOT OUT MATCHES "\"layerPath\": \"${LAYER_DIR}\"")
   message(FATAL_ERROR "the installed tool did not use the installed manifest folder ${LAYER_DIR}:\n${OUT}")
 endif()
-run(COMMAND ${PREFIX}/bin/ntbridge demo --mode nt --frames 10 --size 65536)
+run(COMMAND ${PREFIX}/bin/ntbridge demo --mode nt --frames 10 --size 65536 ENV ${RUN_ENV})

@@ -7,6 +7,8 @@
 #include <ntbridge/handle.hpp>
 #include <vulkan/vulkan.hpp>
 
+#include "vk_fixture.hpp"  // CountOpenFds; under sanitizers it also keeps the driver loaded for LeakSanitizer
+
 namespace {
 
 uint32_t HostVisibleType(vk::PhysicalDevice gpu, const vk::DispatchLoaderDynamic& d) {
@@ -19,6 +21,7 @@ uint32_t HostVisibleType(vk::PhysicalDevice gpu, const vk::DispatchLoaderDynamic
 }
 
 TEST(VulkanHpp, GetMemoryWin32HandleKHRThroughTheLayer) {
+  const int fds_before = ntbridge::test::CountOpenFds();
   vk::DynamicLoader loader;
   vk::DispatchLoaderDynamic d(loader.getProcAddress<PFN_vkGetInstanceProcAddr>("vkGetInstanceProcAddr"));
   const vk::ApplicationInfo app("ntbridge-vulkan-hpp", 1, nullptr, 0, VK_API_VERSION_1_1);
@@ -70,6 +73,8 @@ TEST(VulkanHpp, GetMemoryWin32HandleKHRThroughTheLayer) {
   device.freeMemory(exported, nullptr, d);
   device.destroy(nullptr, d);
   instance.destroy(nullptr, d);
+  owner.Reset();
+  EXPECT_EQ(ntbridge::test::CountOpenFds(), fds_before) << "a descriptor was leaked";
 }
 
 }  // namespace
