@@ -1,0 +1,46 @@
+# `cpack -G DEB` builds a .deb that holds the layer with a manifest leading to it, the broker, the tool, the
+# library with its headers, CMake package and pkg-config file. Variables: BUILD_DIR, OUT.
+file(REMOVE_RECURSE ${OUT})
+execute_process(COMMAND ${CMAKE_CPACK_COMMAND} --config ${BUILD_DIR}/CPackConfig.cmake -G DEB -B ${OUT}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "cpack -G DEB failed (${rc}):\n${out}\n${err}")
+endif()
+file(GLOB debs ${OUT}/*.deb)
+list(LENGTH debs count)
+if(NOT count EQUAL 1)
+  message(FATAL_ERROR "expected one .deb in ${OUT}, found: ${debs}")
+endif()
+execute_process(COMMAND dpkg-deb -c ${debs} OUTPUT_VARIABLE listing COMMAND_ERROR_IS_FATAL ANY)
+foreach(path ./usr/bin/ntbridge ./usr/bin/ntbridged /libVkLayer_ntbridge_external_win32.so /libntbridge.so
+             ./usr/share/vulkan/explicit_layer.d/VkLayer_ntbridge_external_win32.json ./usr/include/ntbridge/handle.h
+             ./usr/include/ntbridge/compat/windows.h /cmake/ntbridge/ntbridgeConfig.cmake /pkgconfig/ntbridge.pc
+             /systemd/user/ntbridged.socket)
+  string(FIND "${listing}" "${path}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "the .deb lacks ${path}:\n${listing}")
+  endif()
+endforeach()
+# Everything under /usr, nothing under /usr/local.
+string(FIND "${listing}" "./usr/local/" at)
+if(NOT at EQUAL -1)
+  message(FATAL_ERROR "the .deb installs under /usr/local:\n${listing}")
+endif()
+execute_process(COMMAND dpkg-deb -f ${debs} Package Version Depends OUTPUT_VARIABLE fields COMMAND_ERROR_IS_FATAL ANY)
+message(STATUS "${fields}")
+if(NOT fields MATCHES "Package: ntbridge" OR NOT fields MATCHES "libvulkan1")
+  message(FATAL_ERROR "unexpected control fields:\n${fields}")
+endif()
+# The packaged manifest leads to the packaged layer.
+execute_process(COMMAND dpkg-deb -x ${debs} ${OUT}/root COMMAND_ERROR_IS_FATAL ANY)
+set(manifest_dir ${OUT}/root/usr/share/vulkan/explicit_layer.d)
+file(READ ${manifest_dir}/VkLayer_ntbridge_external_win32.json manifest)
+string(JSON library GET "${manifest}" layer library_path)
+if(IS_ABSOLUTE "${library}")
+  set(library ${OUT}/root${library})
+else()
+  set(library ${manifest_dir}/${library})
+endif()
+if(NOT EXISTS ${library})
+  message(FATAL_ERROR "the packaged manifest's library_path ${library} does not exist in the package")
+endif()
