@@ -72,6 +72,16 @@ VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& 
   return VK_SUCCESS;
 }
 
+// A VkDevice this layer did not create (one of an instance without ntbridge), passed to a command whose
+// pointer came from another device: there is no messenger to tell, so the report goes to stderr.
+VkResult UnknownDevice(const char* vuid, const char* command, VkDevice device) {
+  static const DebugReporter no_messengers;
+  ReportFatalViolation(no_messengers, vuid,
+                       std::string(command) + ": device " + Hex(device) +
+                           " was not created through ntbridge, so it has no VK_KHR_external_memory_win32");
+  return VK_ERROR_VALIDATION_FAILED_EXT;
+}
+
 }  // namespace
 
 VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAllocateInfo* info,
@@ -200,6 +210,10 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
                                                        const VkMemoryGetWin32HandleInfoKHR* info,
                                                        HANDLE* handle) {
   DeviceData* d = DeviceOf(device);
+  if (d == nullptr) {
+    return UnknownDevice("VUID-vkGetMemoryWin32HandleKHR-device-parameter", "vkGetMemoryWin32HandleKHR",
+                         device);
+  }
   const DebugReporter& reporter = d->instance->reporter;
   std::optional<MemoryRecord> record;
   if (d->win32_enabled && info != nullptr) record = d->memories.Find(info->memory);
@@ -280,6 +294,10 @@ VKAPI_ATTR VkResult VKAPI_CALL
 GetMemoryWin32HandlePropertiesKHR(VkDevice device, VkExternalMemoryHandleTypeFlagBits type, HANDLE handle,
                                   VkMemoryWin32HandlePropertiesKHR* properties) {
   DeviceData* d = DeviceOf(device);
+  if (d == nullptr) {
+    return UnknownDevice("VUID-vkGetMemoryWin32HandlePropertiesKHR-device-parameter",
+                         "vkGetMemoryWin32HandlePropertiesKHR", device);
+  }
   const DebugReporter& reporter = d->instance->reporter;
   const bool made_by_vulkan = FindExportedPayload(UniquePayloadId(HandleToFd(handle))).has_value();
   if (ReportViolations(reporter, ValidateGetMemoryWin32HandleProperties(d->win32_enabled, type, handle,

@@ -47,6 +47,25 @@ TEST_F(GetWin32Handle, DeviceWithoutTheExtension) {
   ExpectOnly("VUID-vkGetMemoryWin32HandleKHR-device-parameter", kCmd, "VK_KHR_external_memory_win32");
 }
 
+TEST_F(GetWin32Handle, DeviceOfAnInstanceWithoutNtbridge) {
+  VulkanInstance other(InstanceOptions{.ntbridge = false, .validation = false});
+  ASSERT_TRUE(other.ok()) << other.error;
+  VulkanDevice foreign(other, {});
+  ASSERT_EQ(foreign.create_result, VK_SUCCESS);
+  auto info = Info();
+  HANDLE handle = nullptr;
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(dev->GetMemoryWin32HandleKHR(foreign.device, &info, &handle), VK_ERROR_VALIDATION_FAILED_EXT);
+  std::string err = testing::internal::GetCapturedStderr();
+  // No messenger of this layer knows that device: the report goes to stderr.
+  EXPECT_NE(
+      err.find("ERROR: VUID-vkGetMemoryWin32HandleKHR-device-parameter [ntbridge] vkGetMemoryWin32HandleKHR: "
+               "device 0x"),
+      std::string::npos)
+      << err;
+  EXPECT_TRUE(other.monitor.Problems().empty());
+}
+
 TEST_F(GetWin32Handle, NullGetWin32HandleInfo) {
   ExpectRefused(nullptr, "VUID-vkGetMemoryWin32HandleKHR-pGetWin32HandleInfo-parameter",
                 "pGetWin32HandleInfo is NULL");

@@ -26,6 +26,19 @@ TEST_F(GetProperties, DeviceWithoutTheExtension) {
              "VK_KHR_external_memory_win32");
 }
 
+TEST_F(GetProperties, DeviceOfAnInstanceWithoutNtbridge) {
+  VulkanInstance other(InstanceOptions{.ntbridge = false, .validation = false});
+  ASSERT_TRUE(other.ok()) << other.error;
+  VulkanDevice foreign(other, {});
+  ASSERT_EQ(foreign.create_result, VK_SUCCESS);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(dev->GetMemoryWin32HandlePropertiesKHR(foreign.device, kD3D11, H(5), &props),
+            VK_ERROR_VALIDATION_FAILED_EXT);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("ERROR: VUID-vkGetMemoryWin32HandlePropertiesKHR-device-parameter"), std::string::npos)
+      << err;
+}
+
 TEST_F(GetProperties, HandleTypeNotAValue) {
   EXPECT_EQ(Call(static_cast<VkExternalMemoryHandleTypeFlagBits>(0), H(5), &props),
             VK_ERROR_VALIDATION_FAILED_EXT);
