@@ -138,13 +138,23 @@ pid_t BrokerFolder::BrokerPid() {
   return Status(&entries, &reply) ? static_cast<pid_t>(reply.broker_pid) : 0;
 }
 
+// The pid file, not a status request: a request's own connection would be counted while the broker has not
+// yet seen it close.
+pid_t BrokerFolder::PidFromFile() {
+  pid_t pid = 0;
+  std::ifstream(folder + "/broker.pid") >> pid;
+  std::string comm;
+  std::ifstream("/proc/" + std::to_string(pid) + "/comm") >> comm;
+  return pid > 0 && ProcessAlive(pid) && comm == "ntbridged" ? pid : 0;
+}
+
 int BrokerFolder::BrokerFdCount() {
-  pid_t pid = BrokerPid();
+  pid_t pid = PidFromFile();
   return pid > 0 ? FdCount(pid) : -1;
 }
 
 int BrokerFolder::BrokerFdCountSettled(int expected) {
-  pid_t pid = BrokerPid();
+  pid_t pid = PidFromFile();
   if (pid <= 0) return -1;
   int n = FdCount(pid);
   for (int i = 0; i < 300 && n != expected; ++i) {

@@ -59,6 +59,7 @@ class BrokerFolder {
   // The status as the broker tells it (without starting one); false when none answers.
   bool Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply);
   pid_t BrokerPid();    // 0 when none answers
+  pid_t PidFromFile();  // the running broker's pid from its lock file, 0 when none runs
   int BrokerFdCount();  // descriptors the broker has open, -1 when none answers
   // The count once it equals `expected`, or what it is after waiting 3 s for that (closes are asynchronous).
   int BrokerFdCountSettled(int expected);

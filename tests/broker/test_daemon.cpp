@@ -200,8 +200,8 @@ TEST_F(Daemon, MalformedMessagesCloseOnlyTheirConnection) {
   VkDeviceMemory memory = ExportNamed(L"Local\\survives", kSize);
   dev->WriteU32(memory, 0xA11CE);
   uint32_t kmt = Kmt(memory);
+  int fds = Broker().BrokerFdCount();  // before any status request, whose connection would count
   pid_t pid = Broker().BrokerPid();
-  int fds = Broker().BrokerFdCount();
   int memfd = memfd_create("hostile", MFD_CLOEXEC);
 
   auto valid = protocol::EncodeMessage(protocol::Type::kOpen, false, protocol::OpenRequest{kmt, ""});
