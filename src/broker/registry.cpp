@@ -1,5 +1,6 @@
 #include "registry.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.hpp"
@@ -10,6 +11,14 @@ namespace ntbridge::broker {
 using protocol::Status;
 
 namespace {
+
+// Descriptors of one file share an identity; device nodes (NVIDIA's opaque fds) are one file for every
+// payload, so they have none.
+uint64_t IdentityOf(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return 0;
+  return (static_cast<uint64_t>(st.st_dev) << 40) ^ static_cast<uint64_t>(st.st_ino);
+}
 
 std::string Describe(uint64_t payload) {
   char b[32];
@@ -39,6 +48,10 @@ void Registry::Destroy(std::map<uint64_t, Payload>::iterator it) {
                Describe(p.id) + " released" + (p.name.empty() ? "" : " (name \"" + p.name + "\")"));
   if (!p.name.empty()) names_.erase(p.name);
   if (p.kmt != 0) kmts_.erase(p.kmt);
+  if (auto it2 = identities_.find(p.identity);
+      p.identity != 0 && it2 != identities_.end() && it2->second == p.id) {
+    identities_.erase(it2);
+  }
   close(p.fd);
   payloads_.erase(it);
 }
@@ -54,6 +67,26 @@ protocol::PublishReply Registry::Publish(ConnectionId c, pid_t pid, const protoc
     } else if (names_.count(r.name) != 0) {
       NTBRIDGE_LOG(LogLevel::kInfo, "pid " + std::to_string(pid) + ": name \"" + r.name + "\" is in use");
       reply.status = Status::kNameInUse;
+    }
+  }
+  const uint64_t identity = IdentityOf(fd);
+  if (reply.status == Status::kOk && r.flags == protocol::kPublishKmt && identity != 0) {
+    if (auto known = identities_.find(identity); known != identities_.end()) {
+      close(fd);
+      Payload& p = payloads_.at(known->second);
+      protocol::ShareKmtReply kmt_reply;
+      AddHold(p, c, pid);
+      kmt_reply = ShareKmt(c, p.id);
+      if (kmt_reply.status != Status::kOk) {
+        Release(c, p.id);
+        reply.status = kmt_reply.status;
+        return reply;
+      }
+      NTBRIDGE_LOG(LogLevel::kInfo,
+                   "pid " + std::to_string(pid) + " shares " + Describe(p.id) + " by KMT value");
+      reply.payload = p.id;
+      reply.kmt = p.kmt;
+      return reply;
     }
   }
   if (reply.status == Status::kOk && payloads_.size() >= max_payloads_) reply.status = Status::kTooMany;
@@ -76,6 +109,8 @@ protocol::PublishReply Registry::Publish(ConnectionId c, pid_t pid, const protoc
   p.info = r.info;
   p.name = (r.flags & protocol::kPublishName) != 0 ? r.name : std::string();
   p.kmt = kmt;
+  p.identity = identity;
+  if (identity != 0) identities_.emplace(identity, id);  // the first payload of a file keeps it
   if (!p.name.empty()) names_[p.name] = id;
   if (kmt != 0) kmts_[kmt] = id;
   AddHold(p, c, pid);

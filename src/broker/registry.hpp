@@ -26,7 +26,9 @@ class Registry {
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
-  // Takes `fd` (closed on failure). The publisher holds the new payload once.
+  // Takes `fd` (closed on failure). The publisher holds the new payload once. A KMT-only publish of a file
+  // the broker already holds (memory imported from an NT handle of a shared payload) joins that payload, so
+  // one payload has one KMT value in every process.
   protocol::PublishReply Publish(ConnectionId c, pid_t pid, const protocol::PublishRequest& r, int fd);
   // On success `*fd` is the payload's descriptor (still owned by the registry) and the opener holds it once.
   protocol::OpenReply Open(ConnectionId c, pid_t pid, const protocol::OpenRequest& r, int* fd);
@@ -49,6 +51,7 @@ class Registry {
     protocol::PayloadInfo info;
     std::string name;
     uint32_t kmt = 0;
+    uint64_t identity = 0;  // of its descriptor's file (0: not unique, e.g. a device node)
     std::map<ConnectionId, Hold> holds;
   };
   void Destroy(std::map<uint64_t, Payload>::iterator it);
@@ -61,6 +64,7 @@ class Registry {
   std::map<uint64_t, Payload> payloads_;
   std::unordered_map<std::string, uint64_t> names_;
   std::unordered_map<uint32_t, uint64_t> kmts_;
+  std::unordered_map<uint64_t, uint64_t> identities_;  // file identity -> payload
   std::unordered_map<ConnectionId, std::map<uint64_t, uint32_t>> by_connection_;
 };
 

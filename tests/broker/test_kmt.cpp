@@ -116,6 +116,29 @@ TEST_F(GlobalShare, MemoryExportedByNameGetsAValueForTheSamePayload) {
   dev->Free(memory);
 }
 
+// Memory imported from an NT handle of a shared payload is the same payload: it gets the same KMT value, and
+// its hold keeps that value alive after the exporter's memory is gone.
+TEST_F(GlobalShare, MemoryImportedFromAnNtHandleSharesThePayloadsValue) {
+  VkDeviceMemory memory = dev->AllocateExportable(kSize, kNt | kKmt);
+  dev->WriteU32(memory, 0x1D);
+  uint32_t kmt = Kmt(memory);
+  HANDLE nt = dev->GetHandle(memory, kNt);
+  VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO, nullptr, kKmt};
+  VkImportMemoryWin32HandleInfoKHR import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR, &export_info,
+                                          kNt, nt, nullptr};
+  VkDeviceMemory imported = VK_NULL_HANDLE;
+  ASSERT_EQ(dev->Allocate(kSize, dev->HostVisibleType(), &import, &imported), VK_SUCCESS);
+  close(static_cast<int>(reinterpret_cast<intptr_t>(nt)));
+  EXPECT_EQ(Kmt(imported), kmt);
+  dev->Free(memory);
+  VkResult r;
+  VkDeviceMemory again = dev->ImportHandle(kSize, kKmt, KmtHandle(kmt), nullptr, &r);
+  ASSERT_EQ(r, VK_SUCCESS) << "the NT-handle import's hold did not keep the value alive";
+  EXPECT_EQ(dev->ReadU32(again), 0x1Du);
+  dev->Free(again);
+  dev->Free(imported);
+}
+
 TEST_F(GlobalShare, DestroyingTheDeviceReleasesSharesOfUnfreedMemory) {
   VkDeviceMemory memory = dev->AllocateExportable(kSize, kKmt);
   uint32_t kmt = Kmt(memory);

@@ -285,6 +285,27 @@ TEST_F(RegistryTest, KmtValuesDieWithTheirLastHolder) {
   EXPECT_EQ(reg.Open(4, 400, OpenRequest{p.kmt, ""}, &fd).status, Status::kNotFound);
 }
 
+TEST_F(RegistryTest, OneFileIsOnePayloadWithOneKmtValue) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 16);
+  int fd = Memfd();
+  auto first = reg.Publish(1, 100, PublishRequest{kPublishKmt, {}, ""}, dup(fd));
+  auto second = reg.Publish(2, 200, PublishRequest{kPublishKmt, {}, ""}, dup(fd));
+  auto other = reg.Publish(2, 200, PublishRequest{kPublishKmt, {}, ""}, Memfd());
+  close(fd);
+  ASSERT_EQ(second.status, Status::kOk);
+  EXPECT_EQ(second.payload, first.payload);
+  EXPECT_EQ(second.kmt, first.kmt);
+  EXPECT_NE(other.kmt, first.kmt);
+  EXPECT_EQ(reg.size(), 2u);
+  reg.Drop(1);
+  int open_fd = -1;
+  EXPECT_EQ(reg.Open(3, 300, OpenRequest{first.kmt, ""}, &open_fd).status, Status::kOk)
+      << "the second process's hold keeps the value alive";
+}
+
 TEST_F(RegistryTest, RefusesPastItsLimitAndClosesTheDescriptor) {
   broker::KmtValues kmt;
   std::string error;
