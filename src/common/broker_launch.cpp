@@ -78,11 +78,15 @@ bool Spawn(const std::string& program, const std::string& socket_path, const std
     *error = "cannot start " + program + ": " + std::strerror(rc);
     return false;
   }
+  // The broker's first process exits once the socket listens; a program that does not is not waited for
+  // longer than 5 s (the connect attempts below say whether it answers).
   int status = 0;
-  pid_t w;
-  do {
-    w = waitpid(pid, &status, 0);
-  } while (w < 0 && errno == EINTR);
+  pid_t w = 0;
+  for (int i = 0; i < 500 && w == 0; ++i) {
+    w = waitpid(pid, &status, WNOHANG);
+    if (w < 0 && errno == EINTR) w = 0;
+    if (w == 0) usleep(10000);
+  }
   if (w == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
     *error = program + " failed to start (exit status " + std::to_string(WEXITSTATUS(status)) + "); see " +
              log_path;
@@ -113,6 +117,15 @@ int ConnectTo(const std::string& socket_path) {
     errno = saved;
     return -1;
   }
+  // Only this user's broker may receive this user's descriptors (a folder under /tmp could be another
+  // user's).
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != geteuid()) {
+    close(fd);
+    errno = EPERM;
+    return -1;
+  }
   return fd;
 }
 
@@ -139,6 +152,10 @@ int ConnectOrStartBroker(const std::string& socket_path, const std::string& brok
                          std::string* error) {
   int fd = ConnectTo(socket_path);
   if (fd >= 0) return fd;
+  if (errno == EPERM) {
+    *error = "the broker at " + socket_path + " runs as another user; refusing to use it";
+    return -1;
+  }
   if (errno != ENOENT && errno != ECONNREFUSED) {
     *error = "cannot connect to the broker at " + socket_path + ": " + std::strerror(errno);
     return -1;

@@ -5,7 +5,8 @@
 
 namespace ntbridge {
 
-// A new close-on-exec SOCK_SEQPACKET connection to `socket_path`, or -1 (errno set).
+// A new close-on-exec SOCK_SEQPACKET connection to `socket_path`, or -1 (errno set; EPERM: the listening
+// process belongs to another user).
 int ConnectTo(const std::string& socket_path);
 
 // The ntbridged program: NTBRIDGE_BROKER_PATH, else `configured`, else next to the library or program that

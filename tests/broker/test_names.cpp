@@ -141,18 +141,20 @@ TEST_F(Names, KmtHandleTypeWithANameIsAViolation) {
   vk->monitor.Clear();  // the validation layer below may say the same
 }
 
-// Publishes a memfd straight to the broker under `name`, as an exporter with `info` would.
-void PublishRaw(const std::string& name, const protocol::PayloadInfo& info) {
+// Publishes a memfd straight to the broker under `name`, as an exporter with `info` would. The payload lives
+// as long as the returned connection.
+std::unique_ptr<BrokerClient> PublishRaw(const std::string& name, const protocol::PayloadInfo& info) {
   int fd = memfd_create("raw-export", MFD_CLOEXEC);
-  ASSERT_EQ(ftruncate(fd, static_cast<off_t>(info.allocation_size)), 0);
-  BrokerClient client;
-  client.SetOptions({Broker().socket, "", false});
+  EXPECT_EQ(ftruncate(fd, static_cast<off_t>(info.allocation_size)), 0);
+  auto client = std::make_unique<BrokerClient>();
+  client->SetOptions({Broker().socket, "", false});
   protocol::PublishRequest request{protocol::kPublishName, info, name};
   protocol::PublishReply reply;
   std::string error;
-  ASSERT_TRUE(client.Publish(request, fd, &reply, &error)) << error;
+  EXPECT_TRUE(client->Publish(request, fd, &reply, &error)) << error;
   close(fd);
-  ASSERT_EQ(reply.status, protocol::Status::kOk);
+  EXPECT_EQ(reply.status, protocol::Status::kOk);
+  return client;
 }
 
 // lavapipe has a single memory type, so another exporter's memoryTypeIndex is published straight.
@@ -166,7 +168,7 @@ TEST_F(Names, ImportChecksTheMemoryTypeAgainstTheExporter) {
   ASSERT_EQ(entries[0].kmt, kmt);
   protocol::PayloadInfo info = entries[0].info;
   info.memory_type_index = dev->HostVisibleType() + 5;
-  PublishRaw("Local\\other-type", info);
+  auto exporter = PublishRaw("Local\\other-type", info);
   VkDeviceMemory m;
   EXPECT_EQ(ImportByName(L"Local\\other-type", &m), VK_ERROR_VALIDATION_FAILED_EXT);
   auto messages = TakeMessages("VUID-VkMemoryAllocateInfo-allocationSize-01743");

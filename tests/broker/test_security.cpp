@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "broker_fixture.hpp"
+#include "broker_launch.hpp"
 
 namespace ntbridge::test {
 namespace {
@@ -99,6 +100,24 @@ TEST_F(Security, TheBrokerRefusesPeersOfAnotherUidEvenWhenTheFolderIsOpen) {
       << Broker().Log();
   EXPECT_EQ(Broker().BrokerFdCountSettled(fds), fds);
   dev->Free(memory);
+}
+
+TEST_F(Security, AClientRefusesABrokerOfAnotherUser) {
+  ASSERT_EQ(geteuid(), 0u) << "this test drops to another uid and needs root";
+  OtherUserFolder other;
+  // The other user's broker, started by its own process.
+  ChildProcess starter({"--as-uid", std::to_string(kOtherUid), "connect", other.socket},
+                       {"NTBRIDGE_BROKER_PATH=" NTBRIDGE_BROKER_PROGRAM});
+  ASSERT_EQ(starter.Expect("PID").substr(0, 4), "PID ");
+  EXPECT_EQ(starter.Wait(), 0);
+  ASSERT_EQ(other.BrokerUid(), kOtherUid);
+  // Root gets past the folder's mode; the client still refuses to talk to it.
+  errno = 0;
+  EXPECT_EQ(ConnectTo(other.socket), -1);
+  EXPECT_EQ(errno, EPERM);
+  std::string error;
+  EXPECT_EQ(ConnectOrStartBroker(other.socket, "", &error), -1);
+  EXPECT_NE(error.find("runs as another user"), std::string::npos) << error;
 }
 
 TEST_F(Security, AFolderOthersCanEnterIsRefused) {
