@@ -92,7 +92,10 @@ TEST_F(Daemon, UsesXdgRuntimeDirWhenSet) {
     EXPECT_EQ(entries[0].name, "Local\\xdg");
     exporter.CloseInput();
     EXPECT_EQ(exporter.Wait(), 0);
-    kill(static_cast<pid_t>(status.broker_pid), SIGTERM);
+    const auto pid = static_cast<pid_t>(status.broker_pid);
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 300 && ProcessAlive(pid); ++i) usleep(10000);
+    EXPECT_FALSE(ProcessAlive(pid));
   }
   std::error_code ec;
   std::filesystem::remove_all(runtime, ec);
