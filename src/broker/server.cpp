@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -181,12 +182,14 @@ int Server::Run() {
     int timeout = -1;
     if (options_.idle_exit_seconds > 0 && connections_.empty()) {
       int64_t left = idle_since + options_.idle_exit_seconds - NowSeconds();
-      if (left <= 0) {
+      // A connection waiting in the backlog is not idleness.
+      pollfd pending{listen_fd_, POLLIN, 0};
+      if (left <= 0 && poll(&pending, 1, 0) == 0) {
         NTBRIDGE_LOG(LogLevel::kInfo,
                      "idle for " + std::to_string(options_.idle_exit_seconds) + " s, exiting");
         return 0;
       }
-      timeout = static_cast<int>(left * 1000);
+      timeout = static_cast<int>(std::max<int64_t>(left, 0) * 1000);
     }
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {

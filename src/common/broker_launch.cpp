@@ -180,12 +180,16 @@ int ConnectOrStartBroker(const std::string& socket_path, const std::string& brok
       *error =
           "no broker answers at " + socket_path +
           " and the ntbridged program was not found (set NTBRIDGE_BROKER_PATH or the broker_path setting)";
-    } else if (Spawn(program, socket_path, folder + "/broker.log", error)) {
-      for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-        fd = ConnectTo(socket_path);
-        if (fd < 0) usleep(20000);
+    } else {
+      // Twice: a broker that was exiting when idle still held the folder's lock the first time.
+      for (int spawn = 0; spawn < 2 && fd < 0; ++spawn) {
+        if (!Spawn(program, socket_path, folder + "/broker.log", error)) break;
+        for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+          fd = ConnectTo(socket_path);
+          if (fd < 0) usleep(20000);
+        }
+        if (fd < 0) *error = "started " + program + " but it does not answer at " + socket_path;
       }
-      if (fd < 0) *error = "started " + program + " but it does not answer at " + socket_path;
     }
   }
   close(lock);  // releases the lock
