@@ -282,6 +282,8 @@ VkDeviceMemory VkSide::ImportKmt(uint32_t kmt, VkDeviceSize size, VkResult* resu
   return m;
 }
 
+void VkSide::Free(VkDeviceMemory memory) { FreeMemory(device, memory, nullptr); }
+
 bool SendFd(int socket, int fd, const void* data, size_t size) {
   iovec iov{const_cast<void*>(data), size};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};

@@ -77,7 +77,7 @@ class VkSide {
   // Imports by name or KMT value through the layer (Win32 side only).
   VkDeviceMemory ImportName(const wchar_t* name, VkDeviceSize size, VkResult* result = nullptr);
   VkDeviceMemory ImportKmt(uint32_t kmt, VkDeviceSize size, VkResult* result = nullptr);
-  void Free(VkDeviceMemory memory) { FreeMemory(device, memory, nullptr); }
+  void Free(VkDeviceMemory memory);  // out of line, so a profiler can attribute it
 };
 
 // Picks the physical device: NTBRIDGE_BENCH_DEVICE (substring of the name) if set, else the first that is

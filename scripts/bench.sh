@@ -1,0 +1,96 @@
+#!/bin/bash
+# Builds and runs ntbridge's benchmarks (issue 6), writes Google Benchmark JSON and a PNG plot.
+#
+#   scripts/bench.sh [--build-dir DIR] [--no-build] [--reps N] [--only ops,scale,share,share64,cuda] OUT_DIR
+#   scripts/bench.sh --build-only [--build-dir DIR]
+#
+# Every program runs both sides (the layer's Win32 path and the driver's fd path) in one process, with
+# --benchmark_repetitions=N and --benchmark_enable_random_interleaving=true, so the two sides alternate and
+# drift on a busy machine hits both. OUT_DIR gets ops.json, scale.json, share.json, share64.json, cuda.json
+# (GPU only),
+# summary.txt / summary.json (ratios against the targets) and bench.png.
+#
+# Needs: cmake, a C++20 compiler, Google Benchmark (Debian: libbenchmark-dev), the Vulkan loader and a
+# driver with VK_KHR_external_memory_fd; for the CUDA part the CUDA toolkit at build time and an NVIDIA GPU
+# at run time; python3 (+ matplotlib for the PNG, see scripts/plot_bench.py).
+# On a machine without a compiler, build elsewhere and pass --no-build --build-dir DIR: the programs need
+# only DIR/bench (with its lib/ folder) and DIR/layer at run time.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build-bench
+BUILD_IT=1
+REPS=10
+ONLY=ops,scale,share,share64,cuda
+BUILD_ONLY=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build-only) BUILD_ONLY=1; shift ;;
+    --build-dir) BUILD=$(realpath "$2"); shift 2 ;;
+    --no-build) BUILD_IT=0; shift ;;
+    --reps) REPS=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    -*) echo "unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+if [ $BUILD_ONLY = 0 ]; then
+  OUT=${1:?usage: scripts/bench.sh [--build-dir DIR] [--no-build] [--reps N] [--only LIST] OUT_DIR}
+  mkdir -p "$OUT"
+  OUT=$(realpath "$OUT")
+fi
+
+if [ $BUILD_IT = 1 ]; then
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DNTBRIDGE_BUILD_BENCHMARKS=ON >/dev/null
+  targets="ntbridge_bench_ops ntbridge_bench_scale ntbridge_bench_share"
+  # (the CUDA program exists where CMake found the CUDA toolkit)
+  [ -e "$BUILD/build.ninja" ] && grep -q ntbridge_bench_cuda "$BUILD/build.ninja" && targets+=" ntbridge_bench_cuda"
+  [ -e "$BUILD/Makefile" ] && grep -q ntbridge_bench_cuda "$BUILD/Makefile" && targets+=" ntbridge_bench_cuda"
+  # The broker, where the tree has one (named handles and KMT values need it).
+  if grep -qs ntbridged "$BUILD/build.ninja" "$BUILD/Makefile"; then targets+=" ntbridged"; fi
+  cmake --build "$BUILD" -j"$(nproc)" --target VkLayer_ntbridge_external_win32 $targets
+fi
+if [ $BUILD_ONLY = 1 ]; then
+  echo "built: $BUILD/bench and $BUILD/layer are all the benchmarks need at run time"
+  exit 0
+fi
+
+export VK_ADD_LAYER_PATH=${VK_ADD_LAYER_PATH:-$BUILD/layer}
+# The layer starts the broker (ntbridged) when none answers; it looks beside itself first, which is where the
+# build puts it (DIR/layer). NTBRIDGE_BROKER_PATH overrides.
+[ -x "$VK_ADD_LAYER_PATH/ntbridged" ] || echo "note: no ntbridged beside the layer: named/KMT benchmarks will be skipped" >&2
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "host: $(uname -srm); $(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+  echo "loadavg at start: $(cat /proc/loadavg)"
+} >"$OUT/machine.txt"
+
+run() {  # name, program, extra args
+  local name=$1 prog=$2
+  shift 2
+  if [[ ",$ONLY," != *",$name,"* ]]; then return 0; fi
+  if [ ! -x "$BUILD/bench/$prog" ]; then
+    echo "== $name: $BUILD/bench/$prog not built, skipped" | tee -a "$OUT/machine.txt"
+    return 0
+  fi
+  echo "== $name"
+  "$BUILD/bench/$prog" --benchmark_repetitions="$REPS" --benchmark_enable_random_interleaving=true \
+    --benchmark_out="$OUT/$name.json" --benchmark_out_format=json "$@" | tee "$OUT/$name.txt"
+}
+
+run ops ntbridge_bench_ops
+run scale ntbridge_bench_scale
+# The 64-process runs load the whole machine: they are kept apart from the single-process opens.
+run share ntbridge_bench_share --benchmark_filter='^open/'
+REPS=$(( REPS < 3 ? REPS : 3 )) run share64 ntbridge_bench_share --benchmark_filter='^open_64_processes/'
+run cuda ntbridge_bench_cuda
+echo "loadavg at end: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
+
+# The first Python that has matplotlib draws the PNG; any Python 3 still writes the summary.
+PY=python3
+for p in python3 /usr/bin/python3; do
+  if command -v "$p" >/dev/null && "$p" -c "import matplotlib" 2>/dev/null; then PY=$p; break; fi
+done
+"$PY" "$ROOT/scripts/plot_bench.py" "$OUT" --png "$OUT/bench.png"

@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Summarises and plots ntbridge's benchmark results (issue 6).
+
+Reads the Google Benchmark JSON files that scripts/bench.sh writes (ops.json, scale.json, share.json,
+share64.json, cuda.json; any that exist), prints the ratios against the targets, writes them to summary.json, and draws
+a PNG.
+
+Needs: Python 3.8+, and matplotlib for the PNG (Debian: apt-get install python3-matplotlib; or
+pip install matplotlib). Without matplotlib it still prints and writes the summary.
+
+Usage: scripts/plot_bench.py RESULTS_DIR [--png FILE] [--title TEXT]
+"""
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import sys
+
+# get_handle benchmarks time a batch of this many vkGetMemory*HandleKHR calls (an NT handle may be fetched
+# only once per memory object, so each batch exports fresh allocations made outside the timed region).
+GET_HANDLE_BATCH = 64
+TOKENS = re.compile(r"/(min_time:[^/]*|real_time|manual_time|iterations:\d+|repeats:\d+)")
+
+
+def family(run_name):
+    return TOKENS.sub("", run_name)
+
+
+def load(path):
+    """{name: [per-repetition real time in ns]}, {name: counters of the last repetition}, context."""
+    with open(path) as f:
+        data = json.load(f)
+    times, counters, errors = {}, {}, {}
+    for b in data.get("benchmarks", []):
+        if b.get("run_type") != "iteration":
+            continue
+        name = family(b.get("run_name", b["name"]))
+        if b.get("error_occurred"):
+            errors[name] = b.get("error_message", "error")
+            continue
+        unit = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+        times.setdefault(name, []).append(b["real_time"] * unit)
+        counters[name] = {k: v for k, v in b.items() if isinstance(v, (int, float)) and k not in (
+            "real_time", "cpu_time", "iterations", "repetitions", "repetition_index", "threads",
+            "family_index", "per_family_instance_index")}
+    return times, counters, errors, data.get("context", {})
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def ratio(a, b):
+    """Ratio of medians and the spread of per-repetition ratios (repetition i of a over repetition i of b)."""
+    if not a or not b:
+        return None
+    pairs = [x / y for x, y in zip(a, b)]
+    return {"ratio": med(a) / med(b), "min": min(pairs), "max": max(pairs), "n": len(pairs),
+            "a_ns": med(a), "b_ns": med(b),
+            "a_spread_pct": 100 * (max(a) - min(a)) / med(a), "b_spread_pct": 100 * (max(b) - min(b)) / med(b)}
+
+
+def fmt_ns(ns):
+    if ns >= 1e6:
+        return "%.2f ms" % (ns / 1e6)
+    if ns >= 1e3:
+        return "%.2f µs" % (ns / 1e3)
+    return "%.0f ns" % ns
+
+
+def size_label(n):
+    n = int(n)
+    if n >= 1 << 30 and n % (1 << 30) == 0:
+        return "%d GiB" % (n >> 30)
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return "%d MiB" % (n >> 20)
+    if n >= 1 << 10 and n % (1 << 10) == 0:
+        return "%d KiB" % (n >> 10)
+    return str(n)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results")
+    ap.add_argument("--png", default=None)
+    ap.add_argument("--title", default=None)
+    args = ap.parse_args()
+
+    times, counters, errors, contexts = {}, {}, {}, {}
+    for part in ("ops", "scale", "share", "share64", "cuda"):
+        path = os.path.join(args.results, part + ".json")
+        if os.path.exists(path):
+            t, c, e, ctx = load(path)
+            times.update(t)
+            counters.update(c)
+            errors.update(e)
+            contexts[part] = ctx
+
+    summary = {"ops": [], "scale": [], "share": [], "share_64": [], "memory": [], "cuda": [], "errors": errors,
+               "context": {k: {kk: v.get(kk) for kk in ("vk_device", "vk_driver", "machine", "cuda_device",
+                                                         "host_name", "date", "num_cpus")}
+                           for k, v in contexts.items()}}
+    out = []
+
+    # Part 1: every op, Win32 over fd (target <= 1.05).
+    out.append("== Layer overhead: Win32 path / fd path (target <= 1.05); times are medians per operation ==")
+    for name in sorted(times):
+        m = re.match(r"^([a-z_]+)/win32/(\d+)$", name)
+        if not m or m.group(1).startswith("scale"):
+            continue
+        r = ratio(times[name], times.get("%s/fd/%s" % (m.group(1), m.group(2))))
+        if r is None:
+            continue
+        r.update(op=m.group(1), size=int(m.group(2)), met=r["ratio"] <= 1.05)
+        summary["ops"].append(r)
+        per = GET_HANDLE_BATCH if r["op"] == "get_handle" else 1
+        out.append("%-26s %8s  win32 %10s  fd %10s  ratio %.3f (per-rep %.3f..%.3f, n=%d) %s" % (
+            r["op"], size_label(r["size"]), fmt_ns(r["a_ns"] / per), fmt_ns(r["b_ns"] / per), r["ratio"], r["min"],
+            r["max"], r["n"], "MET" if r["met"] else "MISSED"))
+
+    # Part 3: scale, cost at N / cost at 1 (target <= 1.2), and Win32/fd at each N.
+    out.append("== Scale: cost with N live allocations / cost with 1 (target <= 1.2) ==")
+    for name in sorted(times):
+        m = re.match(r"^(scale_[a-z_]+)/(win32|fd)/(\d+)$", name)
+        if not m:
+            continue
+        base = times.get("%s/%s/1" % (m.group(1), m.group(2)))
+        r = ratio(times[name], base)
+        if r is None:
+            continue
+        other = times.get("%s/%s/%s" % (m.group(1), "fd" if m.group(2) == "win32" else "win32", m.group(3)))
+        r.update(op=m.group(1), side=m.group(2), live=int(m.group(3)), met=r["ratio"] <= 1.2)
+        if m.group(2) == "win32" and other:
+            r["win32_over_fd"] = med(times[name]) / med(other)
+        summary["scale"].append(r)
+        out.append("%-34s %-5s N=%-6d %10s  /N=1 %.3f (%.3f..%.3f)%s" % (
+            r["op"], r["side"], r["live"], fmt_ns(r["a_ns"] / (GET_HANDLE_BATCH if "get_handle" in r["op"] else 1)), r["ratio"], r["min"], r["max"],
+            ("  win32/fd %.3f" % r["win32_over_fd"]) if "win32_over_fd" in r else ""))
+    for name, err in sorted(errors.items()):
+        if name.startswith("scale"):
+            out.append("%-34s not measured: %s" % (name, err))
+
+    out.append("== Layer memory per tracked allocation (target <= 512 B) ==")
+    for name in sorted(counters):
+        if name.startswith("layer_bytes_per_allocation"):
+            c = counters[name]
+            v = c.get("layer_heap_bytes_per_allocation")
+            summary["memory"].append({"name": name, **c, "met": v is not None and v <= 512})
+            out.append("%-46s heap %.1f B  rss %.1f B" % (name, v, c.get("layer_rss_bytes_per_allocation", 0)))
+
+    # Part 2: opening in another process (target: name/KMT <= 1.2 x SCM_RIGHTS + import).
+    out.append("== Opening in another process: by name / KMT over SCM_RIGHTS handoff + import (target <= 1.2) ==")
+    base = times.get("open/scm_rights")
+    if base:
+        out.append("%-30s %10s" % ("open/scm_rights", fmt_ns(med(base))))
+    for kind in ("name", "kmt"):
+        name = "open/" + kind
+        r = ratio(times.get(name), base)
+        if r:
+            r.update(kind=kind, met=r["ratio"] <= 1.2)
+            summary["share"].append(r)
+            out.append("%-30s %10s  ratio %.3f (%.3f..%.3f) %s" % (name, fmt_ns(r["a_ns"]), r["ratio"], r["min"],
+                                                                  r["max"], "MET" if r["met"] else "MISSED"))
+        elif name in errors:
+            out.append("%-30s not measured: %s" % (name, errors[name]))
+    for kind in ("scm_rights", "name", "kmt"):
+        name = "open_64_processes/" + kind
+        if name in counters:
+            c = counters[name]
+            summary["share_64"].append({"kind": kind, **c, "ns_per_open_aggregate": med(times[name])})
+            out.append("%-30s %8.0f opens/s  median latency %.1f µs  worst process %.1f µs  failed %d" % (
+                name, c.get("opens_per_second", 0), c.get("latency_us_median", 0),
+                c.get("latency_us_worst_process_median", 0), c.get("failed_opens", 0)))
+        elif name in errors:
+            out.append("%-30s not measured: %s" % (name, errors[name]))
+
+    # Part 4: CUDA.
+    if any(n.startswith("cuda") for n in list(times) + list(errors)):
+        out.append("== CUDA ==")
+        for name in sorted(times):
+            m = re.match(r"^cuda_read_bandwidth/ntbridge/(\d+)$", name)
+            if m:
+                size = int(m.group(1))
+                base = times.get("cuda_read_bandwidth/cudaMalloc/%d" % size)
+                r = ratio(base, times[name])  # bandwidth ratio = time(cudaMalloc) / time(ntbridge)
+                if r:
+                    r.update(size=size, bandwidth_ratio=r["ratio"], met=r["ratio"] >= 0.98,
+                             ntbridge_GBps=size / med(times[name]), cudaMalloc_GBps=size / med(base))
+                    summary["cuda"].append(r)
+                    out.append("read bandwidth %8s  ntbridge %.1f GB/s  cudaMalloc %.1f GB/s  ratio %.3f (%.3f..%.3f) %s"
+                               % (size_label(size), r["ntbridge_GBps"], r["cudaMalloc_GBps"], r["ratio"], r["min"],
+                                  r["max"], "MET" if r["met"] else "MISSED"))
+        for name in sorted(times):
+            m = re.match(r"^cuda_open/(ntbridge_handoff|ntbridge_in_process)/(\d+)$", name)
+            if m:
+                base = times.get("cuda_open/cuda_ipc/%s" % m.group(2))
+                r = ratio(times[name], base)
+                if r:
+                    r.update(kind=m.group(1), size=int(m.group(2)))
+                    summary["cuda"].append(r)
+                    out.append("open %-20s %8s  %10s  cudaIpcOpenMemHandle %10s  ratio %.3f" % (
+                        m.group(1), size_label(int(m.group(2))), fmt_ns(r["a_ns"]), fmt_ns(r["b_ns"]), r["ratio"]))
+
+    print("\n".join(out))
+    with open(os.path.join(args.results, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x)
+    with open(os.path.join(args.results, "summary.txt"), "w") as f:
+        f.write("\n".join(out) + "\n")
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no PNG (apt-get install python3-matplotlib)", file=sys.stderr)
+        return 0
+
+    panels = [p for p in ("ops", "scale", "share", "cuda") if summary[p]]
+    if not panels:
+        return 0
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 3.6 * len(panels)), squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels):
+        if panel == "ops":
+            rows = summary["ops"]
+            labels = ["%s\n%s" % (r["op"].replace("_", " "), size_label(r["size"])) for r in rows]
+            y = [r["ratio"] for r in rows]
+            err = [[r["ratio"] - r["min"] for r in rows], [r["max"] - r["ratio"] for r in rows]]
+            ax.bar(range(len(rows)), y, yerr=err, capsize=3,
+                   color=["tab:green" if r["met"] else "tab:red" for r in rows])
+            ax.set_yscale("log")
+            ax.axhline(1.05, color="k", ls="--", lw=1, label="target 1.05")
+            ax.axhline(1.0, color="grey", lw=0.5)
+            ax.set_xticks(range(len(rows)))
+            ax.set_xticklabels(labels, fontsize=6, rotation=60, ha="right")
+            ax.set_ylabel("Win32 / fd time")
+            ax.set_title("Layer overhead per operation (median of repetitions, bars: per-repetition range)")
+            ax.legend(fontsize=7)
+        elif panel == "scale":
+            for op in sorted({r["op"] for r in summary["scale"]}):
+                for side in ("win32", "fd"):
+                    per = GET_HANDLE_BATCH if "get_handle" in op else 1
+                    pts = sorted((r["live"], r["a_ns"] / per) for r in summary["scale"] if r["op"] == op and r["side"] == side)
+                    if pts:
+                        ax.plot([p[0] for p in pts], [p[1] / 1e3 for p in pts], marker="o",
+                                ls="-" if side == "win32" else ":", label="%s %s" % (op.replace("scale_", ""), side))
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("live allocations")
+            ax.set_ylabel("µs per operation")
+            ax.set_title("Cost per operation against live allocations (target: N=100000 within 1.2x of N=1)")
+            ax.legend(fontsize=6, ncol=2)
+        elif panel == "share":
+            names = ["open/scm_rights"] + ["open/" + r["kind"] for r in summary["share"]]
+            vals = [med(times["open/scm_rights"]) / 1e3] + [r["a_ns"] / 1e3 for r in summary["share"]]
+            ax.bar(range(len(names)), vals, color=["tab:blue"] + ["tab:green" if r["met"] else "tab:red"
+                                                                   for r in summary["share"]])
+            ax.axhline(vals[0] * 1.2, color="k", ls="--", lw=1, label="1.2x SCM_RIGHTS + import")
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names)
+            ax.set_ylabel("µs per open + free")
+            ax.set_title("Opening 1 MiB exported by another process")
+            ax.legend(fontsize=7)
+        elif panel == "cuda":
+            rows = [r for r in summary["cuda"] if "bandwidth_ratio" in r]
+            labels = ["read bw %s" % size_label(r["size"]) for r in rows]
+            vals = [r["bandwidth_ratio"] for r in rows]
+            rows2 = [r for r in summary["cuda"] if "kind" in r]
+            labels += ["open %s %s" % (r["kind"], size_label(r["size"])) for r in rows2]
+            vals += [r["ratio"] for r in rows2]
+            ax.bar(range(len(vals)), vals, color="tab:purple")
+            ax.axhline(0.98, color="k", ls="--", lw=1, label="bandwidth target 0.98")
+            ax.set_xticks(range(len(vals)))
+            ax.set_xticklabels(labels, fontsize=7)
+            ax.set_ylabel("ntbridge / CUDA")
+            ax.set_title("CUDA: bandwidth ntbridge/cudaMalloc; open time ntbridge/cudaIpcOpenMemHandle")
+            ax.legend(fontsize=7)
+    ctx = next(iter(summary["context"].values()), {})
+    fig.suptitle(args.title or "ntbridge benchmarks — %s; %s" % (ctx.get("vk_device"), ctx.get("machine")),
+                 fontsize=9)
+    fig.tight_layout()
+    png = args.png or os.path.join(args.results, "bench.png")
+    fig.savefig(png, dpi=110)
+    print("wrote", png)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
