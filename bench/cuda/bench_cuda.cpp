@@ -8,6 +8,7 @@
 // Without a CUDA device it says so and exits 0.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,6 +80,7 @@ Helper StartHelper(const char* mode, size_t bytes) {
     _exit(127);
   }
   close(sv[1]);
+  fcntl(sv[0], F_SETFD, FD_CLOEXEC);  // later helpers must not inherit it
   return {sv[0], pid};
 }
 
@@ -171,22 +173,35 @@ void ReadBandwidth(benchmark::State& state, bool ntbridge) {
 
 enum class Open { kCudaIpc, kNtbridgeHandoff, kNtbridgeInProcess };
 
+// Helper processes live for the whole run (Google Benchmark calls a benchmark several times while it picks
+// the iteration count; a CUDA context per call would dominate the run time).
+std::map<std::pair<int, size_t>, Helper> g_helpers;
+std::map<size_t, cudaIpcMemHandle_t> g_ipc_handles;
+
+Helper& HelperFor(Open kind, size_t bytes) {
+  auto key = std::make_pair(static_cast<int>(kind), bytes);
+  if (auto it = g_helpers.find(key); it != g_helpers.end()) return it->second;
+  Helper h = StartHelper(kind == Open::kCudaIpc ? "--ipc-exporter" : "--vk-exporter", bytes);
+  if (kind == Open::kCudaIpc && !ReadAll(h.socket, &g_ipc_handles[bytes], sizeof(cudaIpcMemHandle_t))) {
+    Die("the IPC exporter failed");
+  }
+  return g_helpers[key] = h;
+}
+
 void OpenBench(benchmark::State& state, Open kind) {
   const size_t bytes = static_cast<size_t>(state.range(0));
   Helper helper;
   cudaIpcMemHandle_t ipc{};
   int local_handle = -1;
   VkDeviceMemory local_memory = VK_NULL_HANDLE;
-  if (kind == Open::kCudaIpc) {
-    helper = StartHelper("--ipc-exporter", bytes);
-    if (!ReadAll(helper.socket, &ipc, sizeof ipc)) Die("the IPC exporter failed");
-  } else if (kind == Open::kNtbridgeHandoff) {
-    helper = StartHelper("--vk-exporter", bytes);
-  } else {
+  if (kind == Open::kNtbridgeInProcess) {
     VkResult r;
     local_memory = g_vk->AllocateExportable(bytes, &r);
     local_handle = local_memory != VK_NULL_HANDLE ? g_vk->Export(local_memory, &r) : -1;
     if (local_handle < 0) Die("vkGetMemoryWin32HandleKHR failed: " + std::to_string(r));
+  } else {
+    helper = HelperFor(kind, bytes);
+    if (kind == Open::kCudaIpc) ipc = g_ipc_handles[bytes];
   }
   for (auto _ : state) {
     void* p = nullptr;
@@ -219,7 +234,6 @@ void OpenBench(benchmark::State& state, Open kind) {
       break;
     }
   }
-  StopHelper(helper);
   if (local_handle >= 0) close(local_handle);
   if (local_memory != VK_NULL_HANDLE) g_vk->Free(local_memory);
 }
@@ -285,6 +299,7 @@ int main(int argc, char** argv) {
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  for (auto& [key, helper] : g_helpers) StopHelper(helper);
   g_vk.reset();
   return 0;
 }

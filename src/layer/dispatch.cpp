@@ -1,5 +1,6 @@
 #include "dispatch.hpp"
 
+#include <atomic>
 #include <cstring>
 
 namespace ntbridge {
@@ -10,39 +11,62 @@ std::shared_mutex g_mutex;
 std::unordered_map<void*, std::unique_ptr<InstanceData>> g_instances;
 std::unordered_map<void*, std::unique_ptr<DeviceData>> g_devices;
 
+// Every command looks its device up, and the shared lock alone costs about as much as a lavapipe allocation
+// (docs/performance.md). Each thread remembers its last lookup; the remembered answer holds while no
+// instance or device has been added or removed since (the generation, bumped under the exclusive lock). A
+// call racing with the destruction of its own device is invalid usage, as it is for the lock.
+std::atomic<uint64_t> g_generation{1};
+
+template <typename T>
+struct LastLookup {
+  void* key = nullptr;
+  T* data = nullptr;
+  uint64_t generation = 0;
+};
+thread_local LastLookup<InstanceData> t_instance;
+thread_local LastLookup<DeviceData> t_device;
+
+template <typename T>
+T* Lookup(const std::unordered_map<void*, std::unique_ptr<T>>& map, LastLookup<T>& last, void* key) {
+  if (last.key == key && last.generation == g_generation.load(std::memory_order_acquire)) return last.data;
+  std::shared_lock lock(g_mutex);
+  auto it = map.find(key);
+  T* data = it == map.end() ? nullptr : it->second.get();
+  last = {key, data, g_generation.load(std::memory_order_relaxed)};  // stable while the lock is held
+  return data;
+}
+
+void Changed() { g_generation.fetch_add(1, std::memory_order_release); }
+
 }  // namespace
 
-InstanceData* GetInstanceData(void* key) {
-  std::shared_lock lock(g_mutex);
-  auto it = g_instances.find(key);
-  return it == g_instances.end() ? nullptr : it->second.get();
-}
+InstanceData* GetInstanceData(void* key) { return Lookup(g_instances, t_instance, key); }
 
-DeviceData* GetDeviceData(void* key) {
-  std::shared_lock lock(g_mutex);
-  auto it = g_devices.find(key);
-  return it == g_devices.end() ? nullptr : it->second.get();
-}
+DeviceData* GetDeviceData(void* key) { return Lookup(g_devices, t_device, key); }
 
 void AddInstanceData(void* key, std::unique_ptr<InstanceData> data) {
   std::unique_lock lock(g_mutex);
   g_instances[key] = std::move(data);
+  Changed();
 }
 
 std::unique_ptr<InstanceData> RemoveInstanceData(void* key) {
   std::unique_lock lock(g_mutex);
   auto node = g_instances.extract(key);
+  Changed();
   return node.empty() ? nullptr : std::move(node.mapped());
 }
 
 void AddDeviceData(void* key, std::unique_ptr<DeviceData> data) {
   std::unique_lock lock(g_mutex);
   g_devices[key] = std::move(data);
+  Changed();
 }
 
 std::unique_ptr<DeviceData> RemoveDeviceData(void* key) {
   std::unique_lock lock(g_mutex);
   auto node = g_devices.extract(key);
+  Changed();
   return node.empty() ? nullptr : std::move(node.mapped());
 }
 
