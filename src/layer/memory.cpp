@@ -260,6 +260,9 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
   VkResult r = d->next.GetMemoryFdKHR(device, &get, &fd);
   if (r != VK_SUCCESS) {
     forget_fetch();
+    // vkGetMemoryWin32HandleKHR may fail only with these two; NVIDIA's driver answers
+    // VK_ERROR_INITIALIZATION_FAILED when the process is out of descriptors.
+    if (r != VK_ERROR_TOO_MANY_OBJECTS && r != VK_ERROR_OUT_OF_HOST_MEMORY) r = NoDescriptorResult();
     return r;
   }
   if (fd < 0) {

@@ -162,12 +162,14 @@ class AllocateFromExport : public Allocate {
 };
 
 TEST_F(AllocateFromExport, AllocationSizeDiffersFromTheExporter) {
+  if (ExporterUnknowable(handle)) GTEST_SKIP() << "this driver's NT handles do not identify their exporter";
   auto info = Import(kNt, handle);
   ExpectRefused(&info, "VUID-VkMemoryAllocateInfo-allocationSize-01743",
                 "pAllocateInfo->allocationSize is 32768 and memoryTypeIndex is", kSize / 2);
 }
 
 TEST_F(AllocateFromExport, MemoryTypeIndexDiffersFromTheExporter) {
+  if (ExporterUnknowable(handle)) GTEST_SKIP() << "this driver's NT handles do not identify their exporter";
   auto info = Import(kNt, handle);
   ExpectRefused(&info, "VUID-VkMemoryAllocateInfo-allocationSize-01743", "was exported from memory with",
                 kSize, dev->HostVisibleType() + 1);
