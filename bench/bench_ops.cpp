@@ -140,7 +140,7 @@ void Register() {
       for (int64_t size : sizes) b->Arg(size);
       const char* fixed = std::getenv("NTBRIDGE_BENCH_ITERATIONS");  // for bench/profile.sh
       if (op.fn == GetHandle) {
-        b->UseManualTime()->Iterations(fixed ? std::atoll(fixed) : 200);
+        b->UseManualTime()->Iterations(fixed ? std::atoll(fixed) : 50);
       } else if (fixed) {
         b->UseRealTime()->Iterations(std::atoll(fixed));
       } else {

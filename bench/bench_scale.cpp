@@ -196,7 +196,7 @@ void Register() {
         g->Arg(n);
       }
       c->UseRealTime()->MinTime(0.2);
-      g->UseManualTime()->Iterations(200);
+      g->UseManualTime()->Iterations(50);
     }
     auto* m = benchmark::RegisterBenchmark(
         ("layer_bytes_per_allocation_" + live).c_str(),
