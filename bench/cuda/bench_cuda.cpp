@@ -117,13 +117,6 @@ void* ImportFd(int fd, size_t bytes, cudaExternalMemory_t* ext, cudaError_t* err
   return p;
 }
 
-struct VkBuffer {
-  VkDeviceMemory memory = VK_NULL_HANDLE;
-  int handle = -1;
-  cudaExternalMemory_t ext = nullptr;
-  void* ptr = nullptr;
-};
-
 // Memory for the bandwidth benchmark, one per kind and size, kept for the whole run.
 void* Buffer(bool ntbridge, size_t bytes) {
   static std::map<std::pair<bool, size_t>, void*> cache;
