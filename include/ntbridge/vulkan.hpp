@@ -15,11 +15,12 @@ namespace ntbridge {
 NTBRIDGE_API void FillDeviceIds(PFN_vkGetInstanceProcAddr get_instance_proc, VkInstance instance,
                                 VkPhysicalDevice gpu, MemoryInfo& info);
 
-// Turns a KMT value or a name (as `info` describes them) into an NT handle of the same payload: imports the
-// share into a short-lived allocation on `device` through the layer, exports an NT handle from it and frees
-// the allocation. The NT handle then keeps the payload alive by itself (a KMT value or name lives only as
-// long as some memory object holds it). For an OPAQUE_WIN32 `info` with a descriptor there is nothing to do:
-// use that handle. Throws std::runtime_error naming the Vulkan call that failed and its VkResult.
+// Turns a KMT value or a name (as `info` describes them) into an NT handle of the same payload: the user's
+// broker, which keeps a descriptor of every shared payload, hands over a duplicate. The NT handle then keeps
+// the payload alive by itself (a KMT value or name lives only as long as some memory object holds it).
+// `device` and `get_device_proc` are not used (kept for source compatibility). For an OPAQUE_WIN32 `info`
+// with a descriptor there is nothing to do: use that handle. Throws std::runtime_error saying what failed: no
+// broker, no live share of that value or name (freed, or another user's), or a size other than `info`'s.
 NTBRIDGE_API NtHandle OpenShareAsNtHandle(VkDevice device, PFN_vkGetDeviceProcAddr get_device_proc,
                                           const MemoryInfo& info);
 

@@ -1,6 +1,8 @@
 // Win32-style handle helpers and NtHandle (include/ntbridge/handle.h, handle.hpp).
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -81,6 +83,12 @@ BOOL ntbridge_CompareObjectHandles(HANDLE first, HANDLE second) {
   struct stat sa {};
   struct stat sb {};
   if (a < 0 || b < 0 || fstat(a, &sa) != 0 || fstat(b, &sb) != 0) return FALSE;
+  if (S_ISCHR(sa.st_mode) || S_ISCHR(sb.st_mode)) {
+    // A device node (NVIDIA's payloads are all /dev/nvidiactl) is one inode for every allocation: only the
+    // same open file (a duplicate of the same handle) is known to be the same object. kcmp says so; where it
+    // is not available, answer "not the same" rather than guess.
+    return syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, a, b) == 0 ? TRUE : FALSE;
+  }
   // Separate exports of one allocation are separate open files of one inode: compare the object, as
   // Windows does, not the open file (kcmp would).
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino ? TRUE : FALSE;

@@ -1,34 +1,16 @@
 // Vulkan-side helpers (include/ntbridge/vulkan.hpp).
 #include <algorithm>
+#include <cstdlib>
 #include <ntbridge/vulkan.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
+#include "broker_client.hpp"
+#include "protocol.hpp"
+#include "share_name.hpp"
+
 namespace ntbridge {
-
-namespace {
-
-template <typename Fn>
-Fn Load(PFN_vkGetDeviceProcAddr get_device_proc, VkDevice device, const char* name) {
-  auto fn = reinterpret_cast<Fn>(get_device_proc(device, name));
-  if (fn == nullptr) {
-    throw std::runtime_error(std::string("ntbridge: ") + name +
-                             " is not available: enable VK_KHR_external_memory_win32 on the device "
-                             "(and the VK_LAYER_NTBRIDGE_external_win32 layer on the instance)");
-  }
-  return fn;
-}
-
-void Check(VkResult result, const char* what) {
-  if (result != VK_SUCCESS) {
-    throw std::runtime_error(std::string("ntbridge: ") + what + " failed with VkResult " +
-                             std::to_string(result) +
-                             " (for KMT values and names: is the share still alive, and is the ntbridged "
-                             "broker reachable?)");
-  }
-}
-
-}  // namespace
 
 void FillDeviceIds(PFN_vkGetInstanceProcAddr get_instance_proc, VkInstance instance, VkPhysicalDevice gpu,
                    MemoryInfo& info) {
@@ -47,8 +29,7 @@ void FillDeviceIds(PFN_vkGetInstanceProcAddr get_instance_proc, VkInstance insta
   std::copy(std::begin(ids.driverUUID), std::end(ids.driverUUID), info.driver_uuid);
 }
 
-NtHandle OpenShareAsNtHandle(VkDevice device, PFN_vkGetDeviceProcAddr get_device_proc,
-                             const MemoryInfo& info) {
+NtHandle OpenShareAsNtHandle(VkDevice, PFN_vkGetDeviceProcAddr, const MemoryInfo& info) {
   const bool kmt = info.handle_type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT;
   const bool named =
       info.handle_type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT && info.name[0] != L'\0';
@@ -56,39 +37,43 @@ NtHandle OpenShareAsNtHandle(VkDevice device, PFN_vkGetDeviceProcAddr get_device
     throw std::invalid_argument(
         "ntbridge::OpenShareAsNtHandle: `info` describes neither a KMT value nor a name");
   }
-  if (info.dedicated) {
-    // A dedicated payload must be imported as a dedicated allocation of a matching resource; a bare
-    // allocation cannot stand in for it.
-    throw std::invalid_argument(
-        "ntbridge::OpenShareAsNtHandle: the share is a dedicated allocation; import it "
-        "into Vulkan with VkMemoryDedicatedAllocateInfo and export an NT handle yourself");
-  }
-  auto allocate = Load<PFN_vkAllocateMemory>(get_device_proc, device, "vkAllocateMemory");
-  auto free_memory = Load<PFN_vkFreeMemory>(get_device_proc, device, "vkFreeMemory");
-  auto get_handle = Load<PFN_vkGetMemoryWin32HandleKHR>(get_device_proc, device, "vkGetMemoryWin32HandleKHR");
-
-  VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO, nullptr,
-                                         VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT};
-  VkImportMemoryWin32HandleInfoKHR import_info{VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR,
-                                               &export_info};
-  import_info.handleType = static_cast<VkExternalMemoryHandleTypeFlagBits>(info.handle_type);
+  // The broker keeps a descriptor of every shared payload: a duplicate of it is an NT handle of the payload.
+  // (Importing the share into Vulkan and exporting from the imported memory would also give one, but NVIDIA's
+  // driver 580 hands out, from imported memory, descriptors that do not lead back to the payload.)
+  protocol::OpenRequest request;
   if (kmt) {
-    import_info.handle = reinterpret_cast<HANDLE>(static_cast<uintptr_t>(info.global_share));
+    request.kmt = info.global_share;
   } else {
-    import_info.name = info.name;
+    std::optional<std::string> utf8 = WideToUtf8(info.name);
+    if (!utf8) throw std::invalid_argument("ntbridge::OpenShareAsNtHandle: the name is not valid UTF-32");
+    request.name = *utf8;
   }
-  VkMemoryAllocateInfo allocate_info{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &import_info,
-                                     info.allocation_size, info.memory_type_index};
-  VkDeviceMemory memory = VK_NULL_HANDLE;
-  Check(allocate(device, &allocate_info, nullptr, &memory),
-        kmt ? "vkAllocateMemory (import of a KMT value)" : "vkAllocateMemory (import by name)");
-  VkMemoryGetWin32HandleInfoKHR get_info{VK_STRUCTURE_TYPE_MEMORY_GET_WIN32_HANDLE_INFO_KHR, nullptr, memory,
-                                         VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT};
-  HANDLE handle = nullptr;
-  const VkResult result = get_handle(device, &get_info, &handle);
-  free_memory(device, memory, nullptr);
-  Check(result, "vkGetMemoryWin32HandleKHR (OPAQUE_WIN32, of the imported share)");
-  return NtHandle(handle);
+  const std::string what =
+      kmt ? "KMT value " + std::to_string(info.global_share) : "name \"" + request.name + "\"";
+  static BrokerClient* client = new BrokerClient();
+  const char* socket = std::getenv("VK_NTBRIDGE_EXTERNAL_WIN32_BROKER_SOCKET");
+  // A share exists only while a broker holds it: never start one here.
+  client->SetOptions({socket != nullptr ? socket : "", "", false});
+  protocol::OpenReply reply;
+  int fd = -1;
+  std::string error;
+  if (!client->Open(request, &reply, &fd, &error)) {
+    throw std::runtime_error("ntbridge::OpenShareAsNtHandle: cannot open " + what + ": " + error);
+  }
+  if (reply.status != protocol::Status::kOk || fd < 0) {
+    throw std::runtime_error("ntbridge::OpenShareAsNtHandle: no live share has " + what +
+                             " (was the exporting memory freed, or does it belong to another user?)");
+  }
+  NtHandle handle(reinterpret_cast<HANDLE>(static_cast<intptr_t>(fd)));
+  // The descriptor owns its reference to the payload; the broker's hold for this process is not needed.
+  protocol::StatusCodeReply released;
+  client->Release(reply.payload, &released, &error);
+  if (reply.info.allocation_size != info.allocation_size) {
+    throw std::runtime_error("ntbridge::OpenShareAsNtHandle: " + what + " has " +
+                             std::to_string(reply.info.allocation_size) + " bytes, but `info` says " +
+                             std::to_string(info.allocation_size));
+  }
+  return handle;
 }
 
 }  // namespace ntbridge

@@ -102,9 +102,9 @@ TEST_F(VulkanShare, UnknownNameFailsWithAMessage) {
     (void)OpenShareAsNtHandle(dev->device, vkGetDeviceProcAddr, info);
     FAIL() << "an unknown name was opened";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("vkAllocateMemory (import by name)"), std::string::npos) << e.what();
+    // Either no broker answers (none was started) or it holds no such name: both say which name.
+    EXPECT_NE(std::string(e.what()).find("Local\\ntbridge-no-such-name"), std::string::npos) << e.what();
   }
-  vk->monitor.Clear();  // the layer reports the unknown name; that is expected here
 }
 
 }  // namespace
