@@ -55,6 +55,11 @@ if [ $BUILD_ONLY = 1 ]; then
 fi
 
 export VK_ADD_LAYER_PATH=${VK_ADD_LAYER_PATH:-$BUILD/layer}
+# A machine whose libstdc++ is older than the build machine's gets the build machine's copy.
+if ldd "$BUILD/bench/ntbridge_bench_ops" 2>&1 | grep -q "not found" && [ -e "$BUILD/bench/lib/fallback/libstdc++.so.6" ]; then
+  echo "note: using the build machine's libstdc++ ($BUILD/bench/lib/fallback)" >&2
+  export LD_LIBRARY_PATH="$BUILD/bench/lib/fallback${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 # The layer starts the broker (ntbridged) when none answers; it looks beside itself first, which is where the
 # build puts it (DIR/layer). NTBRIDGE_BROKER_PATH overrides.
 [ -x "$VK_ADD_LAYER_PATH/ntbridged" ] || echo "note: no ntbridged beside the layer: named/KMT benchmarks will be skipped" >&2
