@@ -57,7 +57,11 @@ def ratio(a, b):
     if not a or not b:
         return None
     pairs = [x / y for x, y in zip(a, b)]
+    # ratio_of_minima: interference on a shared machine only adds time, so the fastest repetitions of each
+    # side are the least disturbed; reported beside the ratio of medians, and a target counts as met only
+    # when both meet it.
     return {"ratio": med(a) / med(b), "min": min(pairs), "max": max(pairs), "n": len(pairs),
+            "ratio_of_minima": min(a) / min(b),
             "a_ns": med(a), "b_ns": med(b),
             "a_spread_pct": 100 * (max(a) - min(a)) / med(a), "b_spread_pct": 100 * (max(b) - min(b)) / med(b)}
 
@@ -113,12 +117,12 @@ def main():
         r = ratio(times[name], times.get("%s/fd/%s" % (m.group(1), m.group(2))))
         if r is None:
             continue
-        r.update(op=m.group(1), size=int(m.group(2)), met=r["ratio"] <= 1.05)
+        r.update(op=m.group(1), size=int(m.group(2)), met=max(r["ratio"], r["ratio_of_minima"]) <= 1.05)
         summary["ops"].append(r)
         per = GET_HANDLE_BATCH if r["op"] == "get_handle" else 1
-        out.append("%-26s %8s  win32 %10s  fd %10s  ratio %.3f (per-rep %.3f..%.3f, n=%d) %s" % (
+        out.append("%-26s %8s  win32 %10s  fd %10s  ratio %.3f (per-rep %.3f..%.3f, n=%d), of minima %.3f %s" % (
             r["op"], size_label(r["size"]), fmt_ns(r["a_ns"] / per), fmt_ns(r["b_ns"] / per), r["ratio"], r["min"],
-            r["max"], r["n"], "MET" if r["met"] else "MISSED"))
+            r["max"], r["n"], r["ratio_of_minima"], "MET" if r["met"] else "MISSED"))
 
     # Part 3: scale, cost at N / cost at 1 (target <= 1.2), and Win32/fd at each N.
     out.append("== Scale: cost with N live allocations / cost with 1 (target <= 1.2) ==")
@@ -131,7 +135,8 @@ def main():
         if r is None:
             continue
         other = times.get("%s/%s/%s" % (m.group(1), "fd" if m.group(2) == "win32" else "win32", m.group(3)))
-        r.update(op=m.group(1), side=m.group(2), live=int(m.group(3)), met=r["ratio"] <= 1.2)
+        r.update(op=m.group(1), side=m.group(2), live=int(m.group(3)),
+                 met=max(r["ratio"], r["ratio_of_minima"]) <= 1.2)
         if m.group(2) == "win32" and other:
             r["win32_over_fd"] = med(times[name]) / med(other)
         summary["scale"].append(r)
@@ -159,10 +164,11 @@ def main():
         name = "open/" + kind
         r = ratio(times.get(name), base)
         if r:
-            r.update(kind=kind, met=r["ratio"] <= 1.2)
+            r.update(kind=kind, met=max(r["ratio"], r["ratio_of_minima"]) <= 1.2)
             summary["share"].append(r)
-            out.append("%-30s %10s  ratio %.3f (%.3f..%.3f) %s" % (name, fmt_ns(r["a_ns"]), r["ratio"], r["min"],
-                                                                  r["max"], "MET" if r["met"] else "MISSED"))
+            out.append("%-30s %10s  ratio %.3f (%.3f..%.3f), of minima %.3f %s" % (
+                name, fmt_ns(r["a_ns"]), r["ratio"], r["min"], r["max"], r["ratio_of_minima"],
+                "MET" if r["met"] else "MISSED"))
         elif name in errors:
             out.append("%-30s not measured: %s" % (name, errors[name]))
     for kind in ("scm_rights", "name", "kmt"):
@@ -186,7 +192,7 @@ def main():
                 base = times.get("cuda_read_bandwidth/cudaMalloc/%d" % size)
                 r = ratio(base, times[name])  # bandwidth ratio = time(cudaMalloc) / time(ntbridge)
                 if r:
-                    r.update(size=size, bandwidth_ratio=r["ratio"], met=r["ratio"] >= 0.98,
+                    r.update(size=size, bandwidth_ratio=r["ratio"], met=min(r["ratio"], r["ratio_of_minima"]) >= 0.98,
                              ntbridge_GBps=size / med(times[name]), cudaMalloc_GBps=size / med(base))
                     summary["cuda"].append(r)
                     out.append("read bandwidth %8s  ntbridge %.1f GB/s  cudaMalloc %.1f GB/s  ratio %.3f (%.3f..%.3f) %s"
