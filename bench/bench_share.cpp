@@ -133,8 +133,9 @@ const char* KindName(Kind k) {
   return k == Kind::kScmRights ? "scm_rights" : k == Kind::kName ? "name" : "kmt";
 }
 
-// One open + free in this process. `s` is the exporter connection (SCM_RIGHTS only).
-VkResult OpenOnce(Kind kind, VkSide& vk, int s, const ExporterInfo& info) {
+// One open + free in this process. `s` is the exporter connection (SCM_RIGHTS only). With `state`, the free
+// is left out of the timing (open alone).
+VkResult OpenOnce(Kind kind, VkSide& vk, int s, const ExporterInfo& info, benchmark::State* state = nullptr) {
   VkResult r = VK_SUCCESS;
   VkDeviceMemory m = VK_NULL_HANDLE;
   switch (kind) {
@@ -152,7 +153,9 @@ VkResult OpenOnce(Kind kind, VkSide& vk, int s, const ExporterInfo& info) {
       m = vk.ImportKmt(info.kmt, kSize, &r);
       break;
   }
+  if (state != nullptr) state->PauseTiming();
   if (r == VK_SUCCESS) vk.Free(m);
+  if (state != nullptr) state->ResumeTiming();
   return r;
 }
 
@@ -234,11 +237,11 @@ bool SkipIfUnavailable(benchmark::State& state, Kind kind) {
   return true;
 }
 
-void Open(benchmark::State& state, Kind kind) {
+void Open(benchmark::State& state, Kind kind, bool open_only) {
   if (SkipIfUnavailable(state, kind)) return;
   VkSide& vk = *g_sides[kind == Kind::kScmRights ? 1 : 0];
   for (auto _ : state) {
-    VkResult r = OpenOnce(kind, vk, g_socket, g_info);
+    VkResult r = OpenOnce(kind, vk, g_socket, g_info, open_only ? &state : nullptr);
     if (r != VK_SUCCESS) {
       state.SkipWithError(("open failed: VkResult " + std::to_string(r)).c_str());
       break;
@@ -343,7 +346,12 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("share_size_bytes", std::to_string(kSize));
   for (Kind kind : {Kind::kScmRights, Kind::kName, Kind::kKmt}) {
     benchmark::RegisterBenchmark((std::string("open/") + KindName(kind)).c_str(),
-                                 [kind](benchmark::State& s) { Open(s, kind); })
+                                 [kind](benchmark::State& s) { Open(s, kind, false); })
+        ->UseRealTime()
+        ->MinTime(0.2);
+    // The import alone (vkFreeMemory outside the timing): where the time of open + free goes.
+    benchmark::RegisterBenchmark((std::string("open_only/") + KindName(kind)).c_str(),
+                                 [kind](benchmark::State& s) { Open(s, kind, true); })
         ->UseRealTime()
         ->MinTime(0.2);
     benchmark::RegisterBenchmark((std::string("open_64_processes/") + KindName(kind)).c_str(),

@@ -89,7 +89,7 @@ run ops ntbridge_bench_ops
 # Each scale repetition rebuilds up to 100 000 live allocations (seconds on a GPU driver): fewer repetitions.
 REPS=$(( REPS < 3 ? REPS : 3 )) run scale ntbridge_bench_scale
 # The 64-process runs load the whole machine: they are kept apart from the single-process opens.
-run share ntbridge_bench_share --benchmark_filter='^open/'
+run share ntbridge_bench_share --benchmark_filter='^open(_only)?/'
 REPS=$(( REPS < 3 ? REPS : 3 )) run share64 ntbridge_bench_share --benchmark_filter='^open_64_processes/'
 run cuda ntbridge_bench_cuda
 echo "loadavg at end: $(cat /proc/loadavg)" >>"$OUT/machine.txt"

@@ -171,6 +171,16 @@ def main():
                 "MET" if r["met"] else "MISSED"))
         elif name in errors:
             out.append("%-30s not measured: %s" % (name, errors[name]))
+    base = times.get("open_only/scm_rights")
+    if base:
+        out.append("%-30s %10s  (import alone, vkFreeMemory outside the timing)" % ("open_only/scm_rights",
+                                                                                  fmt_ns(med(base))))
+        for kind in ("name", "kmt"):
+            r = ratio(times.get("open_only/" + kind), base)
+            if r:
+                r.update(kind=kind + " (open only)", informative=True)
+                out.append("%-30s %10s  ratio %.3f (%.3f..%.3f), of minima %.3f" % (
+                    "open_only/" + kind, fmt_ns(r["a_ns"]), r["ratio"], r["min"], r["max"], r["ratio_of_minima"]))
     for kind in ("scm_rights", "name", "kmt"):
         name = "open_64_processes/" + kind
         if name in counters:
