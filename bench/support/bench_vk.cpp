@@ -42,7 +42,7 @@ uint64_t RaiseFdLimit(uint64_t want) {
 }
 
 void PrepareProcess() {
-  if (std::getenv("VK_ADD_LAYER_PATH") == nullptr) {
+  if (const char* set = std::getenv("VK_ADD_LAYER_PATH"); set == nullptr || *set == '\0') {
     std::string exe = SelfExe();
     std::string dir = exe.substr(0, exe.rfind('/'));
     std::string layer_dir = dir + "/../layer";
