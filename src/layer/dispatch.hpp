@@ -74,6 +74,9 @@ struct DeviceData {
   bool win32_enabled = false;  // the application enabled VK_KHR_external_memory_win32 (emulated)
 
   MemoryTable memories;
+  // Memory types whose payload kind (memfd, dma-buf, device node) was learned from an export: one look in
+  // /proc per memory type is enough (nt_handle.hpp, LearnPayloadKind).
+  std::atomic<uint32_t> payload_kinds_learned{0};
 };
 
 // Dispatchable handles of one instance (or device) share the loader's dispatch table pointer.

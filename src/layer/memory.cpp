@@ -273,7 +273,10 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
     forget_fetch();
     return NoDescriptorResult();
   }
-  LearnPayloadKind(fd);
+  if (const uint32_t bit = 1u << (record->memory_type_index % 32);
+      (d->payload_kinds_learned.fetch_or(bit, std::memory_order_relaxed) & bit) == 0) {
+    LearnPayloadKind(fd);
+  }
   fd = MakeNtHandle(fd, record->inherit_handle);
   if (fd < 0) {
     forget_fetch();

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -24,19 +25,39 @@ std::string LinkTarget(int fd) {
   return std::string(target, static_cast<size_t>(n));
 }
 
-// The kind of a payload descriptor, coarse enough to match every payload of one driver.
-std::string KindOf(int fd, const struct stat& st) {
-  if (S_ISCHR(st.st_mode)) return "chr:" + std::to_string(major(st.st_rdev));
-  std::string t = LinkTarget(fd);
-  if (t.rfind("/memfd:", 0) == 0) return "memfd";
-  if (t.rfind("anon_inode:", 0) == 0) return t.substr(0, t.find_first_of(" ("));
-  return {};
-}
-
 std::mutex g_kinds_mutex;
 // Kinds every Linux GPU driver uses for opaque fds: memfd (lavapipe, software drivers), dma-buf (Mesa), the
 // DRM render nodes (major 226) and NVIDIA's control device (major 195).
 std::set<std::string> g_kinds = {"memfd", "anon_inode:dmabuf", "chr:226", "chr:195"};
+
+// Kinds already read from /proc, by file type and filesystem: every memfd lives on the same internal
+// filesystem, so after the first one no readlink is needed (readlink of /proc/self/fd is the costliest step
+// of an export or import). anon_inode descriptors share one filesystem whatever they are, so they are not
+// cached.
+struct KindKey {
+  mode_t type;
+  dev_t dev;
+  bool operator<(const KindKey& o) const { return type != o.type ? type < o.type : dev < o.dev; }
+};
+std::map<KindKey, std::string> g_kind_cache;  // guarded by g_kinds_mutex
+
+// The kind of a payload descriptor, coarse enough to match every payload of one driver.
+std::string KindOf(int fd, const struct stat& st) {
+  if (S_ISCHR(st.st_mode)) return "chr:" + std::to_string(major(st.st_rdev));
+  const KindKey key{st.st_mode & S_IFMT, st.st_dev};
+  {
+    std::lock_guard lock(g_kinds_mutex);
+    if (auto it = g_kind_cache.find(key); it != g_kind_cache.end()) return it->second;
+  }
+  std::string t = LinkTarget(fd);
+  if (t.rfind("/memfd:", 0) == 0) {
+    std::lock_guard lock(g_kinds_mutex);
+    g_kind_cache[key] = "memfd";
+    return "memfd";
+  }
+  if (t.rfind("anon_inode:", 0) == 0) return t.substr(0, t.find_first_of(" ("));
+  return {};
+}
 
 }  // namespace
 
@@ -81,13 +102,10 @@ bool CheckPayloadFd(int fd, VkDeviceSize size, std::string* why) {
     *why = "the value is not a descriptor (NULL, INVALID_HANDLE_VALUE, negative or too large)";
     return false;
   }
-  if (fcntl(fd, F_GETFD) < 0) {
-    *why = "descriptor " + std::to_string(fd) + " is not open in this process";
-    return false;
-  }
   struct stat st {};
   if (fstat(fd, &st) != 0) {
-    *why = "fstat of descriptor " + std::to_string(fd) + " failed: " + std::strerror(errno);
+    *why = errno == EBADF ? "descriptor " + std::to_string(fd) + " is not open in this process"
+                          : "fstat of descriptor " + std::to_string(fd) + " failed: " + std::strerror(errno);
     return false;
   }
   std::string kind = KindOf(fd, st);

@@ -21,7 +21,7 @@ std::unordered_map<uint64_t, ExportedPayload>& Table() {
 uint64_t UniquePayloadId(int fd) {
   struct stat st {};
   if (fd < 0 || fstat(fd, &st) != 0 || S_ISCHR(st.st_mode)) return 0;
-  return PayloadId(fd);
+  return (static_cast<uint64_t>(st.st_dev) << 40) ^ static_cast<uint64_t>(st.st_ino);  // = PayloadId(fd)
 }
 
 void RecordExportedPayload(uint64_t id, const ExportedPayload& payload) {
