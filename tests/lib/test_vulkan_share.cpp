@@ -1,5 +1,7 @@
 // libntbridge's Vulkan helpers: device UUIDs into the metadata, and KMT values and names turned into NT
 // handles through the layer (what the CUDA import does with them).
+#include <sys/stat.h>
+
 #include <unistd.h>
 
 #include <cstring>
@@ -10,6 +12,12 @@
 
 namespace ntbridge {
 namespace {
+
+// NVIDIA's payload descriptors are all one device node: only the data tells two payloads apart.
+bool IsDeviceNode(const NtHandle& h) {
+  struct stat st {};
+  return fstat(h.fd(), &st) == 0 && S_ISCHR(st.st_mode);
+}
 
 class VulkanShare : public test::LayerTest {
  protected:
@@ -60,7 +68,10 @@ TEST_F(VulkanShare, KmtValueBecomesAnNtHandleOfTheSamePayload) {
   NtHandle handle = OpenShareAsNtHandle(dev->device, vkGetDeviceProcAddr, info);
   ASSERT_TRUE(handle.valid());
   NtHandle direct(dev->GetHandle(memory, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT));
-  EXPECT_TRUE(handle.SameObject(direct)) << "the NT handle must be of the shared payload";
+  // Where payloads are told apart by inode (not NVIDIA's one device node), the handles are the same object;
+  // everywhere the data read through the handle below shows it is the shared payload.
+  if (!IsDeviceNode(direct))
+    EXPECT_TRUE(handle.SameObject(direct)) << "the NT handle must be of the shared payload";
   VkDeviceMemory again =
       dev->ImportHandle(65536, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT, handle.get());
   ASSERT_NE(again, VK_NULL_HANDLE);
@@ -84,7 +95,9 @@ TEST_F(VulkanShare, NameBecomesAnNtHandleOfTheSamePayload) {
   SetName(info, name);
   NtHandle handle = OpenShareAsNtHandle(dev->device, vkGetDeviceProcAddr, info);
   ASSERT_TRUE(handle.valid());
-  EXPECT_TRUE(handle.SameObject(direct));
+  if (!IsDeviceNode(direct)) {
+    EXPECT_TRUE(handle.SameObject(direct));
+  }
   VkDeviceMemory again =
       dev->ImportHandle(65536, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT, handle.get());
   ASSERT_NE(again, VK_NULL_HANDLE);
