@@ -70,8 +70,9 @@ TEST_F(VulkanShare, KmtValueBecomesAnNtHandleOfTheSamePayload) {
   NtHandle direct(dev->GetHandle(memory, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT));
   // Where payloads are told apart by inode (not NVIDIA's one device node), the handles are the same object;
   // everywhere the data read through the handle below shows it is the shared payload.
-  if (!IsDeviceNode(direct))
+  if (!IsDeviceNode(direct)) {
     EXPECT_TRUE(handle.SameObject(direct)) << "the NT handle must be of the shared payload";
+  }
   VkDeviceMemory again =
       dev->ImportHandle(65536, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT, handle.get());
   ASSERT_NE(again, VK_NULL_HANDLE);
