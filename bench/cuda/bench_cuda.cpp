@@ -18,7 +18,9 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "bench_vk.hpp"
 #include "read_kernel.hpp"
@@ -137,7 +139,12 @@ void* Buffer(bool ntbridge, size_t bytes) {
     CudaCheck(e, "cudaImportExternalMemory of an ntbridge NT handle");
     close(handle);  // CUDA holds its own reference now; the Vulkan memory stays allocated for the run
   }
-  CudaCheck(cudaMemset(p, 1, bytes), "cudaMemset");
+  // Random contents, the same for both kinds: a constant fill is compressible, and NVIDIA may compress Vulkan
+  // allocations but not cudaMalloc memory, which made the imported memory read faster than HBM allows.
+  std::vector<uint64_t> host(bytes / sizeof(uint64_t));
+  std::mt19937_64 random(bytes);
+  for (uint64_t& word : host) word = random();
+  CudaCheck(cudaMemcpy(p, host.data(), host.size() * sizeof(uint64_t), cudaMemcpyHostToDevice), "cudaMemcpy");
   CudaCheck(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
   cache[key] = p;
   return p;
