@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "wire.hpp"
+
 namespace {
 
 constexpr uint32_t kMagic = 0x4d42544e;  // "NTBM"
@@ -62,23 +64,9 @@ int ntbridge_send_memory(int socket, const ntbridge_memory_info* info, HANDLE ha
   wire.version = kVersion;
   wire.body_size = sizeof(ntbridge_memory_info);
   wire.body = *info;
-  iovec iov{&wire, sizeof wire};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  const ssize_t sent = sendmsg(socket, &msg, MSG_NOSIGNAL);
-  if (sent < 0) return errno;
-  return sent == static_cast<ssize_t>(sizeof wire) ? 0 : EMSGSIZE;
+  errno = 0;
+  if (ntbridge::SendPacket(socket, {reinterpret_cast<const uint8_t*>(&wire), sizeof wire}, fd)) return 0;
+  return errno != 0 ? errno : EMSGSIZE;  // a short send sets no errno
 }
 
 int ntbridge_receive_memory(int socket, ntbridge_memory_info* info, HANDLE* handle) {

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "wire.hpp"
+
 namespace ntbridge::test {
 
 int Child::Wait() {
@@ -33,21 +35,7 @@ Child StartChild(const std::vector<std::string>& args) {
 }
 
 bool SendFd(int socket, int fd, const void* data, size_t size) {
-  iovec iov{const_cast<void*>(data), size};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  return sendmsg(socket, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(size);
+  return SendPacket(socket, {static_cast<const uint8_t*>(data), size}, fd);
 }
 
 bool ReceiveFd(int socket, int* fd, void* data, size_t size) {
