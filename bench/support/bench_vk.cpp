@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <vector>
+#include "wire.hpp"
 
 namespace ntbridge::bench {
 
@@ -285,39 +286,10 @@ VkDeviceMemory VkSide::ImportKmt(uint32_t kmt, VkDeviceSize size, VkResult* resu
 void VkSide::Free(VkDeviceMemory memory) { FreeMemory(device, memory, nullptr); }
 
 bool SendFd(int socket, int fd, const void* data, size_t size) {
-  iovec iov{const_cast<void*>(data), size};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  return sendmsg(socket, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(size);
+  return SendPacket(socket, {static_cast<const uint8_t*>(data), size}, fd);
 }
 
-bool ReceiveFd(int socket, int* fd, void* data, size_t size) {
-  *fd = -1;
-  iovec iov{data, size};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
-  if (n != static_cast<ssize_t>(size)) return false;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(fd, CMSG_DATA(c), sizeof(int));
-  }
-  return true;
-}
+bool ReceiveFd(int socket, int* fd, void* data, size_t size) { return ReceiveWithFd(socket, data, size, fd); }
 
 bool WriteAll(int fd, const void* data, size_t size) {
   auto* p = static_cast<const char*>(data);

@@ -19,6 +19,10 @@ enum class ReceiveResult { kOk, kClosed, kError, kMalformed };
 ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector<int>* fds,
                             std::string* error);
 
+// Receives one message of exactly `size` bytes into `data`, with at most one descriptor (*fd, close-on-exec;
+// -1 when none came). For the fixed-size exchanges of tests and benchmarks on stream or seqpacket sockets.
+bool ReceiveWithFd(int socket, void* data, size_t size, int* fd);
+
 // Closes every descriptor of `fds` and clears it.
 void CloseAll(std::vector<int>* fds);
 

@@ -38,21 +38,6 @@ bool SendFd(int socket, int fd, const void* data, size_t size) {
   return SendPacket(socket, {static_cast<const uint8_t*>(data), size}, fd);
 }
 
-bool ReceiveFd(int socket, int* fd, void* data, size_t size) {
-  *fd = -1;
-  iovec iov{data, size};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
-  if (n != static_cast<ssize_t>(size)) return false;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(fd, CMSG_DATA(c), sizeof(int));
-  }
-  return true;
-}
+bool ReceiveFd(int socket, int* fd, void* data, size_t size) { return ReceiveWithFd(socket, data, size, fd); }
 
 }  // namespace ntbridge::test
