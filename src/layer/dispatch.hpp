@@ -77,6 +77,10 @@ struct DeviceData {
   // Memory types whose payload kind (memfd, dma-buf, device node) was learned from an export: one look in
   // /proc per memory type is enough (nt_handle.hpp, LearnPayloadKind).
   std::atomic<uint32_t> payload_kinds_learned{0};
+  // Of those, the memory types whose exported descriptors came close-on-exec from the driver.
+  std::atomic<uint32_t> driver_fds_cloexec{0};
+  // Of those, the memory types whose payload descriptors are all one device node (UniquePayloadId is 0).
+  std::atomic<uint32_t> payload_ids_shared{0};
 };
 
 // Dispatchable handles of one instance (or device) share the loader's dispatch table pointer.

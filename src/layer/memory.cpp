@@ -1,6 +1,7 @@
 // Memory: allocation with Win32 export or import, vkGetMemoryWin32HandleKHR,
 // vkGetMemoryWin32HandlePropertiesKHR.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,15 +52,20 @@ VkResult ErrnoToResult(int err) {
 VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& info, OwnedFd& out) {
   const DebugReporter& reporter = d.instance->reporter;
   int fd = HandleToFd(handle);
+  // One fstat answers both questions below: which payload this is, and whether it can be Vulkan memory.
+  struct stat st {};
+  const bool stat_ok = fd >= 0 && fstat(fd, &st) == 0;
   // An exporter in this process is the precise reference; the descriptor's size is only a lower bound.
-  if (auto exporter = FindExportedPayload(UniquePayloadId(fd))) {
-    if (ReportViolations(reporter,
-                         ValidateImportFromExporter(info, *exporter, d.gpu.device_uuid, d.gpu.driver_uuid))) {
-      return VK_ERROR_VALIDATION_FAILED_EXT;
+  if (stat_ok) {
+    if (auto exporter = FindExportedPayload(UniquePayloadId(st))) {
+      if (ReportViolations(
+              reporter, ValidateImportFromExporter(info, *exporter, d.gpu.device_uuid, d.gpu.driver_uuid))) {
+        return VK_ERROR_VALIDATION_FAILED_EXT;
+      }
     }
   }
   std::string why;
-  if (!CheckPayloadFd(fd, info.allocationSize, &why)) {
+  if (!CheckPayloadFd(fd, stat_ok ? &st : nullptr, info.allocationSize, &why)) {
     ReportFatalViolation(
         reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-00661",
         std::string(kAllocate) + ": pAllocateInfo->pNext<VkImportMemoryWin32HandleInfoKHR>.handle " +
@@ -90,6 +96,18 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
   DeviceData* d = DeviceOf(device);
   if (!d->win32_enabled || info == nullptr || memory == nullptr) {
     return d->next.AllocateMemory(device, info, allocator, memory);
+  }
+  if (info->pNext == nullptr) {
+    // A plain allocation: no rule of the extension applies, only the record is needed (for the rules of a
+    // later vkGetMemoryWin32HandleKHR on it).
+    VkResult result = d->next.AllocateMemory(device, info, allocator, memory);
+    if (result == VK_SUCCESS) {
+      MemoryRecord record;
+      record.allocation_size = info->allocationSize;
+      record.memory_type_index = info->memoryTypeIndex;
+      d->memories.Add(*memory, std::move(record));
+    }
+    return result;
   }
   const DebugReporter& reporter = d->instance->reporter;
   ChainCopy chain(info->pNext);
@@ -190,7 +208,7 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
       return r;
     }
   }
-  d->memories.Add(*memory, record);
+  d->memories.Add(*memory, std::move(record));
   return VK_SUCCESS;
 }
 
@@ -215,17 +233,38 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
                          device);
   }
   const DebugReporter& reporter = d->instance->reporter;
-  std::optional<MemoryRecord> record;
-  if (d->win32_enabled && info != nullptr) record = d->memories.Find(info->memory);
-  if (ReportViolations(reporter, ValidateGetMemoryWin32Handle(d->win32_enabled, info, handle,
-                                                              record ? &*record : nullptr))) {
-    return VK_ERROR_VALIDATION_FAILED_EXT;
-  }
+  // One visit to the record under the table's lock checks the rules and, for an NT handle, does 00663's
+  // check-and-set, so two threads racing for the same handle cannot both pass.
+  Violations violations;
+  bool first = false;
+  VkDeviceSize allocation_size = 0;
+  uint32_t memory_type_index = 0;
+  bool inherit_handle = false;
+  const bool found =
+      d->win32_enabled && info != nullptr && d->memories.Update(info->memory, [&](MemoryRecord& m) {
+        violations = ValidateGetMemoryWin32Handle(true, info, handle, &m);
+        if (!violations.empty()) return;
+        allocation_size = m.allocation_size;
+        memory_type_index = m.memory_type_index;
+        inherit_handle = m.inherit_handle;
+        if (info->handleType == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT) {
+          first = (m.nt_handles_fetched & info->handleType) == 0;
+          m.nt_handles_fetched |= info->handleType;
+        }
+      });
+  if (!found) violations = ValidateGetMemoryWin32Handle(d->win32_enabled, info, handle, nullptr);
+  if (ReportViolations(reporter, violations)) return VK_ERROR_VALIDATION_FAILED_EXT;
   const VkExternalMemoryHandleTypeFlagBits type = info->handleType;
 
   if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT) {
+    std::optional<MemoryRecord> record = d->memories.Find(info->memory);
     uint32_t kmt = 0;
-    VkResult r = GetGlobalShare(*d, info->memory, *record, &kmt);
+    VkResult r = record ? GetGlobalShare(*d, info->memory, *record, &kmt) : VK_ERROR_VALIDATION_FAILED_EXT;
+    if (!record) {
+      ReportFatalViolation(reporter, "VUID-VkMemoryGetWin32HandleInfoKHR-memory-parameter",
+                           "vkGetMemoryWin32HandleKHR: pGetWin32HandleInfo->memory " +
+                               Hex(uint64_t(info->memory)) + " was freed during the call");
+    }
     if (r != VK_SUCCESS) return r;
     d->memories.Update(info->memory, [&](MemoryRecord& m) {
       m.kmt = record->kmt;
@@ -235,18 +274,6 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
     return VK_SUCCESS;
   }
 
-  // 00663: check and set in one step, so two threads racing for the same handle cannot both pass.
-  bool first = false;
-  bool live = d->memories.Update(info->memory, [&](MemoryRecord& m) {
-    first = (m.nt_handles_fetched & type) == 0;
-    m.nt_handles_fetched |= type;
-  });
-  if (!live) {
-    ReportFatalViolation(reporter, "VUID-VkMemoryGetWin32HandleInfoKHR-memory-parameter",
-                         "vkGetMemoryWin32HandleKHR: pGetWin32HandleInfo->memory " +
-                             Hex(uint64_t(info->memory)) + " was freed during the call");
-    return VK_ERROR_VALIDATION_FAILED_EXT;
-  }
   if (!first && ReportViolations(reporter, {NtHandleFetchedTwice(info->memory, type)})) {
     return VK_ERROR_VALIDATION_FAILED_EXT;
   }
@@ -273,20 +300,30 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
     forget_fetch();
     return NoDescriptorResult();
   }
-  if (const uint32_t bit = 1u << (record->memory_type_index % 32);
-      (d->payload_kinds_learned.fetch_or(bit, std::memory_order_relaxed) & bit) == 0) {
-    LearnPayloadKind(fd);
+  // The first export of each memory type teaches the layer what the driver's descriptors are: their kind (so
+  // imports can be recognised) and whether they come close-on-exec already (Mesa's and NVIDIA's do), in which
+  // case the NT handle needs no fcntl of its own.
+  const uint32_t bit = 1u << (memory_type_index % 32);
+  if ((d->payload_kinds_learned.load(std::memory_order_acquire) & bit) == 0) {
+    if (LearnPayloadKind(fd) == PayloadIdentity::kShared) {
+      d->payload_ids_shared.fetch_or(bit, std::memory_order_relaxed);
+    }
+    if (IsCloseOnExec(fd)) d->driver_fds_cloexec.fetch_or(bit, std::memory_order_relaxed);
+    d->payload_kinds_learned.fetch_or(bit, std::memory_order_release);
   }
-  fd = MakeNtHandle(fd, record->inherit_handle);
+  fd = MakeNtHandle(fd, inherit_handle, (d->driver_fds_cloexec.load(std::memory_order_relaxed) & bit) != 0);
   if (fd < 0) {
     forget_fetch();
     return ErrnoToResult(errno);
   }
   // Remembered so that an import of this handle can be checked against its exporter (01743, 00659, 01518).
-  if (uint64_t id = UniquePayloadId(fd); id != 0) {
+  // Where every payload of this memory type is the same device node (NVIDIA), the descriptor identifies
+  // nothing and the fstat is skipped.
+  const bool ids_shared = (d->payload_ids_shared.load(std::memory_order_relaxed) & bit) != 0;
+  if (uint64_t id = ids_shared ? 0 : UniquePayloadId(fd); id != 0) {
     ExportedPayload payload;
-    payload.allocation_size = record->allocation_size;
-    payload.memory_type_index = record->memory_type_index;
+    payload.allocation_size = allocation_size;
+    payload.memory_type_index = memory_type_index;
     std::memcpy(payload.device_uuid, d->gpu.device_uuid, VK_UUID_SIZE);
     std::memcpy(payload.driver_uuid, d->gpu.driver_uuid, VK_UUID_SIZE);
     RecordExportedPayload(id, payload);

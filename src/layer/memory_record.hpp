@@ -7,7 +7,10 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
+#include "node_recycler.hpp"
 #include "vk_win32.hpp"
 
 namespace ntbridge {
@@ -38,9 +41,9 @@ struct MemoryRecord {
 // Records of one device's memory objects. Thread-safe; records are copied out, never referenced.
 class MemoryTable {
  public:
-  void Add(VkDeviceMemory memory, const MemoryRecord& record) {
+  void Add(VkDeviceMemory memory, MemoryRecord record) {
     std::lock_guard lock(mutex_);
-    records_[memory] = record;
+    nodes_.Put(records_, memory, std::move(record));
   }
   std::optional<MemoryRecord> Find(VkDeviceMemory memory) const {
     std::lock_guard lock(mutex_);
@@ -52,9 +55,7 @@ class MemoryTable {
     std::lock_guard lock(mutex_);
     auto it = records_.find(memory);
     if (it == records_.end()) return std::nullopt;
-    MemoryRecord r = std::move(it->second);
-    records_.erase(it);
-    return r;
+    return nodes_.Take(records_, it);
   }
   // Applies `f` to the record under the lock; false when the memory is unknown.
   template <typename F>
@@ -71,8 +72,10 @@ class MemoryTable {
   }
 
  private:
+  using Map = std::unordered_map<VkDeviceMemory, MemoryRecord>;
   mutable std::mutex mutex_;
-  std::unordered_map<VkDeviceMemory, MemoryRecord> records_;
+  Map records_;
+  NodeRecycler<Map> nodes_;  // guarded by mutex_
 };
 
 }  // namespace ntbridge

@@ -30,33 +30,51 @@ std::mutex g_kinds_mutex;
 // DRM render nodes (major 226) and NVIDIA's control device (major 195).
 std::set<std::string> g_kinds = {"memfd", "anon_inode:dmabuf", "chr:226", "chr:195"};
 
-// Kinds already read from /proc, by file type and filesystem: every memfd lives on the same internal
-// filesystem, so after the first one no readlink is needed (readlink of /proc/self/fd is the costliest step
-// of an export or import). anon_inode descriptors share one filesystem whatever they are, so they are not
-// cached.
+// Descriptors already recognised as a known kind, by file type and filesystem (for a character device, by
+// major number). Every memfd lives on one internal filesystem, so after the first one neither a readlink of
+// /proc/self/fd (the costliest step an import could take) nor a string comparison is needed. anon_inode
+// descriptors share one filesystem whatever they are, so they are never cached.
 struct KindKey {
   mode_t type;
-  dev_t dev;
+  uint64_t dev;
   bool operator<(const KindKey& o) const { return type != o.type ? type < o.type : dev < o.dev; }
 };
-std::map<KindKey, std::string> g_kind_cache;  // guarded by g_kinds_mutex
+std::set<KindKey> g_known_keys;  // guarded by g_kinds_mutex
 
-// The kind of a payload descriptor, coarse enough to match every payload of one driver.
-std::string KindOf(int fd, const struct stat& st) {
-  if (S_ISCHR(st.st_mode)) return "chr:" + std::to_string(major(st.st_rdev));
-  const KindKey key{st.st_mode & S_IFMT, st.st_dev};
-  {
-    std::lock_guard lock(g_kinds_mutex);
-    if (auto it = g_kind_cache.find(key); it != g_kind_cache.end()) return it->second;
+KindKey KeyOf(const struct stat& st) {
+  if (S_ISCHR(st.st_mode)) return {S_IFCHR, major(st.st_rdev)};
+  return {st.st_mode & S_IFMT, static_cast<uint64_t>(st.st_dev)};
+}
+
+// The kind of a payload descriptor, coarse enough to match every payload of one driver, and whether
+// descriptors with the same KindKey are all of that kind.
+std::string KindOf(int fd, const struct stat& st, bool* cacheable) {
+  *cacheable = false;
+  if (S_ISCHR(st.st_mode)) {
+    *cacheable = true;
+    return "chr:" + std::to_string(major(st.st_rdev));
   }
   std::string t = LinkTarget(fd);
   if (t.rfind("/memfd:", 0) == 0) {
-    std::lock_guard lock(g_kinds_mutex);
-    g_kind_cache[key] = "memfd";
+    *cacheable = true;
     return "memfd";
   }
   if (t.rfind("anon_inode:", 0) == 0) return t.substr(0, t.find_first_of(" ("));
   return {};
+}
+
+bool IsKnownKind(int fd, const struct stat& st) {
+  const KindKey key = KeyOf(st);
+  {
+    std::lock_guard lock(g_kinds_mutex);
+    if (g_known_keys.count(key) != 0) return true;
+  }
+  bool cacheable = false;
+  std::string kind = KindOf(fd, st, &cacheable);
+  std::lock_guard lock(g_kinds_mutex);
+  const bool known = !kind.empty() && g_kinds.count(kind) != 0;
+  if (known && cacheable) g_known_keys.insert(key);
+  return known;
 }
 
 }  // namespace
@@ -67,7 +85,7 @@ int HandleToFd(HANDLE handle) {
   return static_cast<int>(value);
 }
 
-int MakeNtHandle(int driver_fd, bool inheritable) {
+int MakeNtHandle(int driver_fd, bool inheritable, bool driver_fd_is_cloexec) {
   int fd = driver_fd;
   if (fd == 0) {
     // Descriptor 0 would read as a NULL HANDLE: move it.
@@ -78,8 +96,9 @@ int MakeNtHandle(int driver_fd, bool inheritable) {
       errno = saved;
       return -1;
     }
+    driver_fd_is_cloexec = true;
   }
-  if (fcntl(fd, F_SETFD, inheritable ? 0 : FD_CLOEXEC) != 0) {
+  if ((inheritable || !driver_fd_is_cloexec) && fcntl(fd, F_SETFD, inheritable ? 0 : FD_CLOEXEC) != 0) {
     int saved = errno;
     close(fd);
     errno = saved;
@@ -88,40 +107,49 @@ int MakeNtHandle(int driver_fd, bool inheritable) {
   return fd;
 }
 
-void LearnPayloadKind(int driver_fd) {
+bool IsCloseOnExec(int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  return flags >= 0 && (flags & FD_CLOEXEC) != 0;
+}
+
+PayloadIdentity LearnPayloadKind(int driver_fd) {
   struct stat st {};
-  if (fstat(driver_fd, &st) != 0) return;
-  std::string kind = KindOf(driver_fd, st);
-  if (kind.empty()) return;
+  if (fstat(driver_fd, &st) != 0) return PayloadIdentity::kUnknown;
+  const PayloadIdentity identity = S_ISCHR(st.st_mode) ? PayloadIdentity::kShared : PayloadIdentity::kUnique;
+  bool cacheable = false;
+  std::string kind = KindOf(driver_fd, st, &cacheable);
+  if (kind.empty()) return identity;
   std::lock_guard lock(g_kinds_mutex);
   g_kinds.insert(kind);
+  if (cacheable) g_known_keys.insert(KeyOf(st));
+  return identity;
 }
 
 bool CheckPayloadFd(int fd, VkDeviceSize size, std::string* why) {
+  if (fd < 0) return CheckPayloadFd(fd, nullptr, size, why);
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return CheckPayloadFd(fd, nullptr, size, why);
+  return CheckPayloadFd(fd, &st, size, why);
+}
+
+bool CheckPayloadFd(int fd, const struct stat* st, VkDeviceSize size, std::string* why) {
   if (fd < 0) {
     *why = "the value is not a descriptor (NULL, INVALID_HANDLE_VALUE, negative or too large)";
     return false;
   }
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
+  if (st == nullptr) {
     *why = errno == EBADF ? "descriptor " + std::to_string(fd) + " is not open in this process"
                           : "fstat of descriptor " + std::to_string(fd) + " failed: " + std::strerror(errno);
     return false;
   }
-  std::string kind = KindOf(fd, st);
-  bool known;
-  {
-    std::lock_guard lock(g_kinds_mutex);
-    known = !kind.empty() && g_kinds.count(kind) != 0;
-  }
-  if (!known) {
+  if (!IsKnownKind(fd, *st)) {
     std::string target = LinkTarget(fd);
     *why = "descriptor " + std::to_string(fd) + " (" + (target.empty() ? "unknown" : target) +
            ") is not Vulkan memory exported by a driver";
     return false;
   }
-  if (S_ISREG(st.st_mode) && static_cast<VkDeviceSize>(st.st_size) < size) {
-    *why = "descriptor " + std::to_string(fd) + " holds " + std::to_string(st.st_size) +
+  if (S_ISREG(st->st_mode) && static_cast<VkDeviceSize>(st->st_size) < size) {
+    *why = "descriptor " + std::to_string(fd) + " holds " + std::to_string(st->st_size) +
            " bytes, fewer than allocationSize " + std::to_string(size);
     return false;
   }

@@ -1,6 +1,8 @@
 // NT handles on Linux (DESIGN.md §2): a HANDLE is a file descriptor that owns a reference to the payload.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <string>
 
 #include "vk_win32.hpp"
@@ -13,15 +15,25 @@ int HandleToFd(HANDLE handle);
 inline HANDLE FdToHandle(int fd) { return reinterpret_cast<HANDLE>(static_cast<intptr_t>(fd)); }
 
 // Turns a descriptor the driver exported into an NT handle: never 0 (that would read as NULL), close-on-exec
-// unless `inheritable`. Returns the descriptor to hand out, or -1 with errno set (the input is then closed).
-int MakeNtHandle(int driver_fd, bool inheritable);
+// unless `inheritable`. `driver_fd_is_cloexec`: the driver's descriptors are known to be close-on-exec
+// already (IsCloseOnExec of an earlier one), which saves a system call. Returns the descriptor to hand out,
+// or -1 with errno set (the input is then closed).
+int MakeNtHandle(int driver_fd, bool inheritable, bool driver_fd_is_cloexec);
 
-// Remembers the kind of descriptor the driver exports, so imports can be recognised as Vulkan memory.
-void LearnPayloadKind(int driver_fd);
+// Whether FD_CLOEXEC is set on `fd`.
+bool IsCloseOnExec(int fd);
+
+// Remembers the kind of descriptor the driver exports, so imports can be recognised as Vulkan memory, and
+// says whether such a descriptor identifies its payload (a memfd, a dma-buf) or is shared by every payload of
+// the driver (a device node such as NVIDIA's /dev/nvidiactl).
+enum class PayloadIdentity { kUnknown, kUnique, kShared };
+PayloadIdentity LearnPayloadKind(int driver_fd);
 
 // Checks that `fd` is an open descriptor of a kind that can carry Vulkan memory of at least `size` bytes.
 // On failure returns false and says why in `why`.
 bool CheckPayloadFd(int fd, VkDeviceSize size, std::string* why);
+// Same, with the result of fstat(fd) already taken (nullptr when it failed, errno telling why).
+bool CheckPayloadFd(int fd, const struct stat* st, VkDeviceSize size, std::string* why);
 
 // What to return when the driver handed out no descriptor: VK_ERROR_TOO_MANY_OBJECTS when this process has
 // run out of descriptors (drivers then answer success with -1), else VK_ERROR_OUT_OF_HOST_MEMORY.

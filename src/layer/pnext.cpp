@@ -51,15 +51,25 @@ bool ChainIsBounded(const void* chain) {
 }
 
 ChainCopy::ChainCopy(const void* chain) {
-  if (!ChainIsBounded(chain)) {
-    ok_ = false;
-    return;
-  }
-  // First pass: how much room the known structures take.
+  // First pass: bounded length, and how much room the known structures take (their sizes are kept for the
+  // second pass: the size table is a binary search).
+  size_t sizes[kMaxChainLength];
+  int known = 0;
   size_t total = 0;
-  for (auto* s = static_cast<const VkBaseInStructure*>(chain); s != nullptr; s = s->pNext) {
+  auto* s = static_cast<const VkBaseInStructure*>(chain);
+  bool counting = true;
+  for (int i = 0; s != nullptr; ++i, s = s->pNext) {
+    if (i == kMaxChainLength) {
+      ok_ = false;
+      return;
+    }
+    if (!counting) continue;
     size_t size = StructSize(s->sType);
-    if (size == 0) break;
+    if (size == 0) {
+      counting = false;  // what follows is linked as it is, but the walk goes on to check the length
+      continue;
+    }
+    sizes[known++] = size;
     total += AlignUp(size);
   }
   std::byte* storage = inline_;
@@ -69,13 +79,11 @@ ChainCopy::ChainCopy(const void* chain) {
   }
   // Second pass: copy and relink.
   VkBaseOutStructure** link = &head_;
-  auto* s = static_cast<const VkBaseInStructure*>(chain);
-  for (; s != nullptr; s = s->pNext) {
-    size_t size = StructSize(s->sType);
-    if (size == 0) break;
+  s = static_cast<const VkBaseInStructure*>(chain);
+  for (int i = 0; i < known; ++i, s = s->pNext) {
     auto* copy = reinterpret_cast<VkBaseOutStructure*>(storage);
-    std::memcpy(copy, s, size);
-    storage += AlignUp(size);
+    std::memcpy(copy, s, sizes[i]);
+    storage += AlignUp(sizes[i]);
     *link = copy;
     link = &copy->pNext;
     last_copied_ = copy;

@@ -26,6 +26,26 @@ TEST_F(ExportImport, HandleIsANewCloseOnExecDescriptor) {
   dev->Free(memory);
 }
 
+// The layer learns from the first export of a memory type whether the driver's descriptors come
+// close-on-exec, and skips its own fcntl when they do (lavapipe's do not): every later handle must still be
+// close-on-exec, and an inheritable one must not be, in either order.
+TEST_F(ExportImport, EveryHandleHasTheRequestedInheritanceAfterTheFirst) {
+  SECURITY_ATTRIBUTES inherit{sizeof(SECURITY_ATTRIBUTES), nullptr, TRUE};
+  VkExportMemoryWin32HandleInfoKHR inheritable{VK_STRUCTURE_TYPE_EXPORT_MEMORY_WIN32_HANDLE_INFO_KHR, nullptr,
+                                               &inherit, 0, nullptr};
+  for (int i = 0; i < 6; ++i) {
+    const bool want_inherit = (i % 3) == 1;
+    VkDeviceMemory memory = dev->AllocateExportable(kSize, kNt, want_inherit ? &inheritable : nullptr);
+    HANDLE handle = dev->GetHandle(memory, kNt);
+    ASSERT_NE(handle, nullptr);
+    int flags = fcntl(Fd(handle), F_GETFD);
+    ASSERT_GE(flags, 0) << "handle " << i << " is not an open descriptor";
+    EXPECT_EQ((flags & FD_CLOEXEC) != 0, !want_inherit) << "handle " << i;
+    close(Fd(handle));
+    dev->Free(memory);
+  }
+}
+
 TEST_F(ExportImport, SameDeviceWritesVisibleBothWays) {
   VkDeviceMemory exported = dev->AllocateExportable(kSize, kNt);
   dev->WriteU32(exported, 0xC0FFEE01);

@@ -83,6 +83,10 @@ TEST(ChainCopy, CyclesAndOverlongChainsAreRefused) {
   }
   EXPECT_FALSE(ChainCopy(many.data()).ok());
   EXPECT_TRUE(ChainCopy(&many[1]).ok());
+  // A cycle behind a structure the layer does not know is refused too: the copy stops there, the walk not.
+  VkBaseInStructure unknown{static_cast<VkStructureType>(0x7fff0001),
+                            reinterpret_cast<VkBaseInStructure*>(&a)};
+  EXPECT_FALSE(ChainCopy(&unknown).ok());
 }
 
 TEST(ChainCopy, LongChainsUseTheHeap) {

@@ -4,6 +4,8 @@
 // check (shares.cpp).
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <optional>
 
@@ -21,6 +23,8 @@ struct ExportedPayload {
 // The identity of the payload `fd` refers to, when it is unique to that payload, else 0. A character device
 // (NVIDIA's /dev/nvidiactl, a DRM node) is shared by every payload of its driver, so it identifies nothing.
 uint64_t UniquePayloadId(int fd);
+// Same, from fstat's answer.
+uint64_t UniquePayloadId(const struct stat& st);
 
 // Thread-safe, process-wide. An entry lives while its exporting VkDeviceMemory does: while it lives the
 // payload cannot be destroyed, so its identity cannot be reused by another payload.

@@ -97,7 +97,8 @@ void CheckImport(const VkMemoryAllocateInfo& info, Violations& out) {
   auto* import =
       Find<VkImportMemoryWin32HandleInfoKHR>(info, VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR);
   if (import == nullptr) return;
-  const std::string field = kAllocate + std::string(kImport);
+  // Built only when a rule is broken: the passing path allocates nothing.
+  auto field = [] { return kAllocate + std::string(kImport); };
   if (FindInChain(info.pNext, VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_NV) != nullptr) {
     out.push_back(
         {"VUID-VkMemoryAllocateInfo-pNext-00641",
@@ -106,28 +107,29 @@ void CheckImport(const VkMemoryAllocateInfo& info, Violations& out) {
     return;
   }
   if (import->handle != nullptr && import->name != nullptr) {
-    out.push_back({"VUID-VkImportMemoryWin32HandleInfoKHR-handle-01441",
-                   field + ".handle is " + Hex(import->handle) + " and name is not NULL; give one of them"});
+    out.push_back(
+        {"VUID-VkImportMemoryWin32HandleInfoKHR-handle-01441",
+         field() + ".handle is " + Hex(import->handle) + " and name is not NULL; give one of them"});
     return;
   }
   const VkExternalMemoryHandleTypeFlagBits type = import->handleType;
   if (type == 0) return;  // the structure is ignored: no import
   if ((type & kAllKnownTypes) != type || !IsSingleBit(type)) {
     out.push_back({"VUID-VkImportMemoryWin32HandleInfoKHR-handleType-parameter",
-                   field + ".handleType is " + HandleTypeName(type) +
+                   field() + ".handleType is " + HandleTypeName(type) +
                        ", not a single VkExternalMemoryHandleTypeFlagBits value"});
     return;
   }
   if ((type & kWin32Types) == 0) {
     out.push_back({"VUID-VkImportMemoryWin32HandleInfoKHR-handleType-00660",
-                   field + ".handleType is " + HandleTypeName(type) +
+                   field() + ".handleType is " + HandleTypeName(type) +
                        ", which is neither an NT handle nor a global share handle type"});
     return;
   }
   if (type & kD3DTypes) {
     out.push_back(
         {"VUID-VkImportMemoryWin32HandleInfoKHR-handleType-00658",
-         field + ".handleType is " + HandleTypeName(type) +
+         field() + ".handleType is " + HandleTypeName(type) +
              ", which is not supported for import: Direct3D handle types have no payload on Linux"});
     return;
   }
@@ -147,7 +149,7 @@ void CheckImport(const VkMemoryAllocateInfo& info, Violations& out) {
   if (import->name != nullptr) {
     if ((type & kNameableTypes) == 0) {
       out.push_back({"VUID-VkImportMemoryWin32HandleInfoKHR-handleType-01439",
-                     field + ".name is not NULL and handleType is " + HandleTypeName(type) +
+                     field() + ".name is not NULL and handleType is " + HandleTypeName(type) +
                          ", which is not an NT handle type; only NT handles have names"});
       return;
     }
@@ -157,7 +159,7 @@ void CheckImport(const VkMemoryAllocateInfo& info, Violations& out) {
     if (length == 0 || length > kMaxNameLength) {
       out.push_back(
           {"VUID-VkImportMemoryWin32HandleInfoKHR-handleType-01440",
-           field + ".name is " +
+           field() + ".name is " +
                (length == 0 ? std::string("empty")
                             : (length > kMaxNameLength ? "more than " + std::to_string(kMaxNameLength)
                                                        : std::to_string(length)) +
@@ -171,7 +173,7 @@ void CheckImport(const VkMemoryAllocateInfo& info, Violations& out) {
     auto value = reinterpret_cast<uintptr_t>(import->handle);
     if (value == 0 || value > UINT32_MAX) {
       out.push_back({"VUID-VkImportMemoryWin32HandleInfoKHR-handleType-00661",
-                     field + ".handle is " + Hex(import->handle) +
+                     field() + ".handle is " + Hex(import->handle) +
                          ", which is not a valid VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT handle "
                          "(global share handles are nonzero 32-bit values)"});
     }
@@ -205,16 +207,16 @@ Violations ValidateAllocateMemory(const VkMemoryAllocateInfo& info) {
 Violations ValidateImportFromExporter(const VkMemoryAllocateInfo& info, const ExportedPayload& exporter,
                                       const uint8_t (&device_uuid)[VK_UUID_SIZE],
                                       const uint8_t (&driver_uuid)[VK_UUID_SIZE]) {
-  const std::string field = kAllocate + std::string(kImport) + ".handle";
+  auto field = [] { return kAllocate + std::string(kImport) + ".handle"; };
   if (!SameUuid(exporter.device_uuid, device_uuid)) {
     return {{"VUID-VkImportMemoryWin32HandleInfoKHR-handle-00659",
-             field + " was exported from a physical device with deviceUUID " +
+             field() + " was exported from a physical device with deviceUUID " +
                  UuidText(exporter.device_uuid) + ", not from this device's (" + UuidText(device_uuid) +
                  ")"}};
   }
   if (!SameUuid(exporter.driver_uuid, driver_uuid)) {
     return {{"VUID-VkImportMemoryWin32HandleInfoKHR-handle-01518",
-             field + " was exported by a driver with driverUUID " + UuidText(exporter.driver_uuid) +
+             field() + " was exported by a driver with driverUUID " + UuidText(exporter.driver_uuid) +
                  ", not by this device's driver (" + UuidText(driver_uuid) +
                  "); VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT requires the same driver"}};
   }
@@ -222,7 +224,7 @@ Violations ValidateImportFromExporter(const VkMemoryAllocateInfo& info, const Ex
     return {{"VUID-VkMemoryAllocateInfo-allocationSize-01743",
              std::string(kAllocate) + "pAllocateInfo->allocationSize is " +
                  std::to_string(info.allocationSize) + " and memoryTypeIndex is " +
-                 std::to_string(info.memoryTypeIndex) + ", but " + field +
+                 std::to_string(info.memoryTypeIndex) + ", but " + field() +
                  " was exported from memory with allocationSize " + std::to_string(exporter.allocation_size) +
                  " and memoryTypeIndex " + std::to_string(exporter.memory_type_index)}};
   }
