@@ -39,6 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // Every body decoder on the raw bytes too: a peer may lie about the type.
   std::span<const uint8_t> body = message ? message->body : bytes;
+  RoundTrip<HelloRequest>(body);
+  RoundTrip<HelloReply>(body);
   RoundTrip<PublishRequest>(body);
   RoundTrip<PublishReply>(body);
   RoundTrip<OpenRequest>(body);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -17,6 +18,8 @@ namespace ntbridge::broker {
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
+
+constexpr int kMaxDrainedPerConnection = 4096;
 
 void OnStop(int) { g_stop = 1; }
 
@@ -46,7 +49,10 @@ Server::Server(int listen_fd, Registry* registry, const KmtValues* kmt, const Se
     : listen_fd_(listen_fd), registry_(registry), kmt_(kmt), options_(options) {}
 
 Server::~Server() {
-  for (auto& [fd, c] : connections_) close(fd);
+  for (auto& [id, c] : connections_) {
+    CloseAll(&c.pending_fds);
+    close(c.fd);
+  }
 }
 
 void Server::Accept() {
@@ -72,11 +78,15 @@ void Server::Accept() {
     close(fd);
     return;
   }
-  Connection c{fd, next_id_++, cred.pid};
+  Connection c;
+  c.fd = fd;
+  c.id = next_id_++;
+  c.pid = cred.pid;
   timeval timeout{5, 0};  // a peer that stops reading must not stall everyone else
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  connections_[fd] = c;
-  NTBRIDGE_LOG(LogLevel::kDebug, "connection " + std::to_string(c.id) + " from pid " + std::to_string(c.pid));
+  connections_[c.id] = std::move(c);
+  NTBRIDGE_LOG(LogLevel::kDebug,
+               "connection " + std::to_string(next_id_ - 1) + " from pid " + std::to_string(cred.pid));
 }
 
 void Server::CloseConnection(Connection& c, const std::string& why) {
@@ -84,6 +94,7 @@ void Server::CloseConnection(Connection& c, const std::string& why) {
                "connection " + std::to_string(c.id) + " of pid " + std::to_string(c.pid) + " closed" +
                    (why.empty() ? "" : ": " + why));
   registry_->Drop(c.id);
+  CloseAll(&c.pending_fds);
   close(c.fd);
 }
 
@@ -105,17 +116,20 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
       protocol::PublishRequest r;
       if (!DecodeRequest(body, &r, why)) return false;
       int fd = fds[0];
-      fds.clear();  // the registry owns it now
+      fds.clear();       // the registry owns it now
+      DrainReleases(c);  // a name released elsewhere is free again
       return Reply(c, Type::kPublish, protocol::EncodeBody(registry_->Publish(c.id, c.pid, r, fd)));
     }
     case Type::kOpen: {
       protocol::OpenRequest r;
       if (!DecodeRequest(body, &r, why)) return false;
+      DrainReleases(c);  // a name or KMT value released elsewhere is gone
       int fd = -1;
       protocol::OpenReply reply = registry_->Open(c.id, c.pid, r, &fd);
       return Reply(c, Type::kOpen, protocol::EncodeBody(reply), fd);
     }
     case Type::kShareKmt: {
+      // Only the sender's own holds count, and its own releases came before this on its connection.
       protocol::PayloadRequest r;
       if (!DecodeRequest(body, &r, why)) return false;
       return Reply(c, Type::kShareKmt, protocol::EncodeBody(registry_->ShareKmt(c.id, r.payload)));
@@ -125,11 +139,33 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
       if (!DecodeRequest(body, &r, why)) return false;
       return Reply(c, Type::kRelease, protocol::EncodeBody(registry_->Release(c.id, r.payload)));
     }
+    case Type::kReleaseOneWay: {
+      protocol::PayloadRequest r;
+      if (!DecodeRequest(body, &r, why)) return false;
+      protocol::StatusCodeReply result = registry_->Release(c.id, r.payload);
+      if (result.status != protocol::Status::kOk) {
+        // No reply goes back: the sender's vkFreeMemory has returned. A payload of an earlier broker (its
+        // holds died with it) is the harmless cause; anything else is a bug of the sender.
+        char payload[24];
+        std::snprintf(payload, sizeof payload, "%016llx", static_cast<unsigned long long>(r.payload));
+        NTBRIDGE_LOG(LogLevel::kWarn, "pid " + std::to_string(c.pid) + ": one-way release of payload " +
+                                          payload + " refused: " + protocol::StatusName(result.status));
+      }
+      return true;
+    }
+    case Type::kHello: {
+      protocol::HelloRequest r;
+      if (!DecodeRequest(body, &r, why)) return false;
+      NTBRIDGE_LOG(LogLevel::kDebug,
+                   "connection " + std::to_string(c.id) + " speaks revision " + std::to_string(r.revision));
+      return Reply(c, Type::kHello, protocol::EncodeBody(protocol::HelloReply{}));
+    }
     case Type::kStatus: {
       if (!body.empty()) {
         *why = "status request with a body";
         return false;
       }
+      DrainReleases(c);  // what was released before this request is not listed
       for (const auto& e : registry_->Snapshot()) {
         if (!Reply(c, Type::kStatusEntry, protocol::EncodeBody(e))) return false;
       }
@@ -146,45 +182,120 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
   }
 }
 
+bool Server::Process(Connection& c, std::span<const uint8_t> bytes, std::vector<int>& fds, std::string* why) {
+  auto message = protocol::DecodeMessage(bytes, why);
+  bool ok = message && (message->header.type & protocol::kReplyBit) == 0 &&
+            Handle(c, message->header.type, message->body, fds, why);
+  CloseAll(&fds);
+  if (!ok && message && why->empty())
+    *why = (message->header.type & protocol::kReplyBit) ? "sent a reply" : "send failed";
+  return ok;
+}
+
+// Exact because a one-way release is queued on its connection before its sender's send returns: a request
+// that another process sends after that finds it queued here (or already taken). Reading stops at a
+// connection's first message of another kind, which keeps each connection's order; nothing queued behind
+// such a message can be a release its sender has completed, as a client sends nothing while its request
+// waits (protocol.hpp). A connection still in the listen backlog holds nothing, so it has nothing to release.
+void Server::DrainReleases(const Connection& except) {
+  drain_fds_.clear();
+  drain_ids_.clear();
+  for (const auto& [id, c] : connections_) {
+    if (id == except.id || c.has_pending) continue;
+    drain_fds_.push_back({c.fd, POLLIN, 0});
+    drain_ids_.push_back(id);
+  }
+  if (drain_fds_.empty()) return;
+  int n;
+  do {
+    n = poll(drain_fds_.data(), drain_fds_.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) NTBRIDGE_LOG(LogLevel::kError, std::string("poll failed: ") + std::strerror(errno));
+  for (size_t i = 0; n > 0 && i < drain_fds_.size(); ++i) {
+    if (drain_fds_[i].revents == 0) continue;
+    auto it = connections_.find(drain_ids_[i]);
+    if (it == connections_.end()) continue;
+    Connection& c = it->second;
+    // Bounded, so that a connection that keeps sending cannot hold the loop; the bound is far above what a
+    // socket's send buffer can queue (net.core.wmem_max at its default: a few hundred small messages).
+    for (int taken = 0; taken < kMaxDrainedPerConnection; ++taken) {
+      std::vector<int> fds;
+      std::string why;
+      ReceiveResult r = ReceivePacket(c.fd, &drain_buffer_, &fds, &why, false);
+      if (r == ReceiveResult::kEmpty) break;
+      if (r != ReceiveResult::kOk) {
+        CloseConnection(c, r == ReceiveResult::kClosed ? std::string() : why);
+        connections_.erase(it);
+        break;
+      }
+      std::string ignored;
+      auto message = protocol::DecodeMessage(drain_buffer_, &ignored);
+      if (!message || message->header.type != static_cast<uint16_t>(protocol::Type::kReleaseOneWay)) {
+        c.pending.swap(drain_buffer_);
+        c.pending_fds = std::move(fds);
+        c.has_pending = true;
+        break;
+      }
+      if (!Process(c, drain_buffer_, fds, &why)) {
+        CloseConnection(c, "malformed request: " + why);
+        connections_.erase(it);
+        break;
+      }
+    }
+  }
+}
+
 bool Server::Serve(Connection& c) {
-  std::vector<uint8_t> bytes;
   std::vector<int> fds;
   std::string why;
-  switch (ReceivePacket(c.fd, &bytes, &fds, &why)) {
-    case ReceiveResult::kClosed:
-      CloseConnection(c, {});
-      return false;
-    case ReceiveResult::kError:
-    case ReceiveResult::kMalformed:
-      CloseConnection(c, why);
-      return false;
-    case ReceiveResult::kOk:
-      break;
+  bool ok;
+  if (c.has_pending) {
+    std::vector<uint8_t> bytes = std::move(c.pending);
+    fds = std::move(c.pending_fds);
+    c.pending.clear();
+    c.pending_fds.clear();
+    c.has_pending = false;
+    ok = Process(c, bytes, fds, &why);
+  } else {
+    switch (ReceivePacket(c.fd, &buffer_, &fds, &why, false)) {
+      case ReceiveResult::kEmpty:
+        return true;  // DrainReleases took what poll saw
+      case ReceiveResult::kClosed:
+        CloseConnection(c, {});
+        return false;
+      case ReceiveResult::kError:
+      case ReceiveResult::kMalformed:
+        CloseConnection(c, why);
+        return false;
+      case ReceiveResult::kOk:
+        break;
+    }
+    ok = Process(c, buffer_, fds, &why);
   }
-  auto message = protocol::DecodeMessage(bytes, &why);
-  bool ok = message && (message->header.type & protocol::kReplyBit) == 0 &&
-            Handle(c, message->header.type, message->body, fds, &why);
-  CloseAll(&fds);
-  if (!ok) {
-    if (message && why.empty())
-      why = (message->header.type & protocol::kReplyBit) ? "sent a reply" : "send failed";
-    CloseConnection(c, "malformed request: " + why);
-  }
+  if (!ok) CloseConnection(c, "malformed request: " + why);
   return ok;
 }
 
 int Server::Run() {
   int64_t idle_since = NowSeconds();
+  std::vector<pollfd> fds;
+  std::vector<ConnectionId> ids;
   while (!g_stop) {
-    std::vector<pollfd> fds;
+    fds.clear();
+    ids.clear();
     fds.push_back({listen_fd_, POLLIN, 0});
-    for (auto& [fd, c] : connections_) fds.push_back({fd, POLLIN, 0});
-    int timeout = -1;
+    bool pending = false;
+    for (const auto& [id, c] : connections_) {
+      fds.push_back({c.fd, POLLIN, 0});
+      ids.push_back(id);
+      pending = pending || c.has_pending;
+    }
+    int timeout = pending ? 0 : -1;  // a message read ahead waits for no new one
     if (options_.idle_exit_seconds > 0 && connections_.empty()) {
       int64_t left = idle_since + options_.idle_exit_seconds - NowSeconds();
       // A connection waiting in the backlog is not idleness.
-      pollfd pending{listen_fd_, POLLIN, 0};
-      if (left <= 0 && poll(&pending, 1, 0) == 0) {
+      pollfd backlog{listen_fd_, POLLIN, 0};
+      if (left <= 0 && poll(&backlog, 1, 0) == 0) {
         NTBRIDGE_LOG(LogLevel::kInfo,
                      "idle for " + std::to_string(options_.idle_exit_seconds) + " s, exiting");
         return 0;
@@ -198,9 +309,9 @@ int Server::Run() {
       return 1;
     }
     for (size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
-      auto it = connections_.find(fds[i].fd);
-      if (it == connections_.end()) continue;
+      // Found again each time: serving one connection may close others (DrainReleases).
+      auto it = connections_.find(ids[i - 1]);
+      if (it == connections_.end() || (fds[i].revents == 0 && !it->second.has_pending)) continue;
       if (!Serve(it->second)) connections_.erase(it);
     }
     if (fds[0].revents & POLLIN) Accept();

@@ -1,7 +1,11 @@
 // The broker's event loop: accepts connections of this user only (SO_PEERCRED), answers one request at a time
 // per connection, and drops a connection, with every hold it had, when it closes or sends anything malformed.
+//
+// One-way releases (protocol.hpp) are exact: before it answers a request whose answer depends on which
+// payloads live, the loop takes the releases already queued on every other connection (DrainReleases).
 #pragma once
 
+#include <poll.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -30,12 +34,22 @@ class Server {
     int fd = -1;
     ConnectionId id = 0;
     pid_t pid = 0;
+    // A message read ahead of its turn by DrainReleases (one that is not a one-way release), with its
+    // descriptors. The connection is not read again until it is handled, so its messages keep their order.
+    bool has_pending = false;
+    std::vector<uint8_t> pending;
+    std::vector<int> pending_fds;
   };
   void Accept();
-  // Reads and answers one request; false when the connection must close.
+  // Handles the pending message or else reads one (if any is queued); false when the connection must close.
   bool Serve(Connection& c);
+  // Decodes and handles one message; false (with `why`) when the connection must close.
+  bool Process(Connection& c, std::span<const uint8_t> bytes, std::vector<int>& fds, std::string* why);
   bool Handle(Connection& c, uint16_t type, std::span<const uint8_t> body, std::vector<int>& fds,
               std::string* why);
+  // Takes every one-way release queued on connections other than `except`, in each connection's order, up
+  // to its first message of another kind (kept as its pending message).
+  void DrainReleases(const Connection& except);
   bool Reply(Connection& c, protocol::Type type, const std::vector<uint8_t>& body, int fd = -1);
   void CloseConnection(Connection& c, const std::string& why);
 
@@ -44,7 +58,12 @@ class Server {
   const KmtValues* kmt_;
   ServerOptions options_;
   ConnectionId next_id_ = 1;
-  std::map<int, Connection> connections_;  // by descriptor
+  // By id, which grows with each accept: a descriptor number can be reused within one turn of the loop.
+  std::map<ConnectionId, Connection> connections_;
+  std::vector<uint8_t> buffer_;        // the message being served
+  std::vector<uint8_t> drain_buffer_;  // one read by DrainReleases
+  std::vector<pollfd> drain_fds_;      // DrainReleases' poll set, kept to spare an allocation per request
+  std::vector<ConnectionId> drain_ids_;
 };
 
 // Signal handling for Run(): SIGTERM and SIGINT stop the loop, SIGPIPE is ignored.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "broker_launch.hpp"
 #include "socket_path.hpp"
@@ -29,6 +30,11 @@ BrokerClient::~BrokerClient() { Disconnect(); }
 
 void BrokerClient::SetOptions(const BrokerOptions& options) {
   std::lock_guard lock(mutex_);
+  // The layer sets them before every request: the same ones cost no path lookup.
+  if (options.socket_path == options_.socket_path && options.broker_path == options_.broker_path &&
+      options.start == options_.start) {
+    return;
+  }
   if (BrokerSocketPath(options.socket_path) != BrokerSocketPath(options_.socket_path)) Disconnect();
   options_ = options;
 }
@@ -44,21 +50,69 @@ void BrokerClient::Disconnect() {
   fd_ = -1;
 }
 
+uint32_t BrokerClient::BrokerRevision() {
+  std::lock_guard lock(mutex_);
+  return fd_ >= 0 ? revision_ : 0;
+}
+
 bool BrokerClient::EnsureConnected(std::string* error) {
   if (fd_ >= 0 && pid_ != getpid()) Disconnect();  // forked: the connection is the parent's
   if (fd_ >= 0) return true;
   std::string path = BrokerSocketPath(options_.socket_path);
-  if (options_.start) {
-    fd_ = ConnectOrStartBroker(path, options_.broker_path, error);
-  } else {
-    fd_ = ConnectTo(path);
-    if (fd_ < 0) *error = "no broker answers at " + path;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (options_.start) {
+      fd_ = ConnectOrStartBroker(path, options_.broker_path, error);
+    } else {
+      fd_ = ConnectTo(path);
+      if (fd_ < 0) *error = "no broker answers at " + path;
+    }
+    if (fd_ < 0) return false;
+    pid_ = getpid();
+    timeval timeout{kReplyTimeoutSeconds, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    if (attempt == 1) {
+      revision_ = 1;  // a broker that closed the connection on kHello: it predates it
+      return true;
+    }
+    bool refused = false;
+    if (Hello(&refused, error)) return true;
+    Disconnect();
+    if (!refused) return false;
   }
-  if (fd_ < 0) return false;
-  pid_ = getpid();
-  timeval timeout{kReplyTimeoutSeconds, 0};
-  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  return false;
+}
+
+bool BrokerClient::Hello(bool* refused, std::string* error) {
+  *refused = false;
+  if (!SendPacket(fd_, protocol::EncodeMessage(protocol::Type::kHello, false, protocol::HelloRequest{}))) {
+    *error = "the broker connection failed while sending";
+    return false;
+  }
+  std::vector<uint8_t> bytes;
+  std::vector<int> fds;
+  std::string why;
+  ReceiveResult r = ReceivePacket(fd_, &bytes, &fds, &why);
+  if (r == ReceiveResult::kClosed) {
+    *refused = true;
+    *error = "the broker closed the connection";
+    return false;
+  }
+  if (r != ReceiveResult::kOk) {
+    *error = "no reply from the broker: " + why;
+    return false;
+  }
+  auto message = protocol::DecodeMessage(bytes, &why);
+  const uint16_t want = static_cast<uint16_t>(protocol::Type::kHello) | protocol::kReplyBit;
+  if (!message || message->header.type != want || !fds.empty()) {
+    CloseAll(&fds);
+    *error = message ? "unexpected reply from the broker" : "malformed reply from the broker: " + why;
+    return false;
+  }
+  protocol::HelloReply reply;
+  if (!DecodeReply(std::vector<uint8_t>(message->body.begin(), message->body.end()), &reply, error))
+    return false;
+  revision_ = reply.revision;
   return true;
 }
 
@@ -146,6 +200,31 @@ bool BrokerClient::Release(uint64_t payload, protocol::StatusCodeReply* reply, s
   return Transact(protocol::Type::kRelease, protocol::EncodeBody(protocol::PayloadRequest{payload}), -1,
                   &body, nullptr, error) &&
          DecodeReply(body, reply, error);
+}
+
+bool BrokerClient::ReleaseOneWay(uint64_t payload, std::string* error) {
+  std::lock_guard lock(mutex_);
+  if (fd_ < 0 || pid_ != getpid()) return true;  // holds live on a connection: without one there are none
+  const protocol::PayloadRequest request{payload};
+  if (revision_ < 2) {
+    std::vector<uint8_t> body;
+    bool lost = false;
+    protocol::StatusCodeReply reply;
+    return TransactOnce(protocol::Type::kRelease, protocol::EncodeBody(request), -1, &body, nullptr, &lost,
+                        error) &&
+           DecodeReply(body, &reply, error);
+  }
+  if (SendPacket(fd_, protocol::EncodeMessage(protocol::Type::kReleaseOneWay, false, request))) return true;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    // Closing the connection would drop every other hold of this process too.
+    *error = "the broker took no message for " + std::to_string(kReplyTimeoutSeconds) +
+             " s; the share stays held until this process's broker connection closes";
+    return false;
+  }
+  *error = std::string("the broker connection failed (") + std::strerror(errno) +
+           "): the broker is gone, and every hold of this process with it";
+  Disconnect();
+  return false;
 }
 
 bool BrokerClient::Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply,

@@ -1,5 +1,6 @@
-// The connection of one process to its user's broker. Thread-safe: one request at a time. Connects on first
-// use, starting the broker when none answers (and `start` is set); after the broker died, the next request
+// The connection of one process to its user's broker. Thread-safe: one request at a time, and nothing is sent
+// while a request waits for its reply (which one-way releases rely on: protocol.hpp). Connects on first use,
+// starting the broker when none answers (and `start` is set); after the broker died, the next request
 // connects again (to a new broker, which knows nothing of the old one's payloads).
 #pragma once
 
@@ -37,13 +38,23 @@ class BrokerClient {
   bool Open(const protocol::OpenRequest& request, protocol::OpenReply* reply, int* fd, std::string* error);
   bool ShareKmt(uint64_t payload, protocol::ShareKmtReply* reply, std::string* error);
   bool Release(uint64_t payload, protocol::StatusCodeReply* reply, std::string* error);
+  // Drops one hold without waiting for the broker (kReleaseOneWay; with a broker of revision 1, Release).
+  // Once it returns, a request of any process that starts afterwards sees the hold gone. Connects to no
+  // broker: without a connection this process holds nothing. False, with `error`, when the release could not
+  // be sent: the broker is gone (and the hold with it), or it took nothing for the reply timeout (the hold
+  // stays until this process's connection closes). A release the broker refuses is logged by the broker.
+  bool ReleaseOneWay(uint64_t payload, std::string* error);
   bool Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply, std::string* error);
 
   // The socket path requests go to.
   std::string SocketPath();
+  // The broker's protocol revision as learned on connecting (0 while not connected).
+  uint32_t BrokerRevision();
 
  private:
   bool EnsureConnected(std::string* error);
+  // kHello on a new connection; false when the broker closed the connection (it knows no kHello) or failed.
+  bool Hello(bool* refused, std::string* error);
   void Disconnect();
   // Sends one request and receives one reply of `type`; retries once on a fresh connection if the broker
   // went away. `reply_fd` (may be null) gets a descriptor that came with the reply, else -1.
@@ -56,6 +67,7 @@ class BrokerClient {
   BrokerOptions options_;
   int fd_ = -1;
   pid_t pid_ = 0;  // the process that connected: a forked child must not share its parent's connection
+  uint32_t revision_ = 0;  // the broker's (protocol.hpp), learned on connecting
 };
 
 }  // namespace ntbridge

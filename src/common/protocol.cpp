@@ -10,6 +10,8 @@ namespace {
 // Little-endian writer and a reader that fails, rather than reads past the end.
 class Writer {
  public:
+  // Room for any fixed-size body, so that encoding allocates once.
+  explicit Writer(size_t reserve = 96) { out_.reserve(reserve); }
   void U16(uint16_t v) { Bytes(&v, sizeof v); }
   void U32(uint32_t v) { Bytes(&v, sizeof v); }
   void U64(uint64_t v) { Bytes(&v, sizeof v); }
@@ -89,9 +91,20 @@ class Reader {
 
 bool KnownType(uint16_t type) {
   bool reply = (type & kReplyBit) != 0;
-  uint16_t base = type & ~kReplyBit;
-  if (base == static_cast<uint16_t>(Type::kStatusEntry)) return reply;
-  return base >= static_cast<uint16_t>(Type::kPublish) && base <= static_cast<uint16_t>(Type::kStatus);
+  switch (static_cast<Type>(type & ~kReplyBit)) {
+    case Type::kPublish:
+    case Type::kOpen:
+    case Type::kShareKmt:
+    case Type::kRelease:
+    case Type::kStatus:
+    case Type::kHello:
+      return true;
+    case Type::kStatusEntry:
+      return reply;
+    case Type::kReleaseOneWay:
+      return !reply;
+  }
+  return false;
 }
 
 }  // namespace
@@ -153,13 +166,37 @@ std::optional<Message> DecodeMessage(std::span<const uint8_t> bytes, std::string
 }
 
 std::vector<uint8_t> Encode(Type type, bool reply, std::span<const uint8_t> body) {
-  Writer w;
+  Writer w(kHeaderSize + body.size());
   w.U32(kMagic);
   w.U16(kVersion);
   w.U16(static_cast<uint16_t>(static_cast<uint16_t>(type) | (reply ? kReplyBit : 0)));
   w.U32(static_cast<uint32_t>(body.size()));
   w.Bytes(body.data(), body.size());
   return w.Take();
+}
+
+std::vector<uint8_t> EncodeBody(const HelloRequest& m) {
+  Writer w;
+  w.U32(m.revision);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, HelloRequest* m, std::string* error) {
+  Reader r(body, error);
+  if (!(r.U32(&m->revision) && r.End())) return false;
+  if (m->revision == 0) return r.Fail("revision 0");
+  return true;
+}
+
+std::vector<uint8_t> EncodeBody(const HelloReply& m) {
+  Writer w;
+  w.U32(m.revision);
+  return w.Take();
+}
+bool DecodeBody(std::span<const uint8_t> body, HelloReply* m, std::string* error) {
+  Reader r(body, error);
+  if (!(r.U32(&m->revision) && r.End())) return false;
+  if (m->revision == 0) return r.Fail("revision 0");
+  return true;
 }
 
 std::vector<uint8_t> EncodeBody(const PublishRequest& m) {

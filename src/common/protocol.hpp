@@ -2,8 +2,22 @@
 // length the header states. Pure functions: encoding and length-checked decoding, no I/O.
 //
 // Every request is answered by exactly one reply of the same type with kReplyBit set, except kStatus, which
-// is answered by zero or more kStatusEntry replies and then one kStatus reply. Descriptors travel beside a
-// message with SCM_RIGHTS: one with kPublish (the payload), one with a successful kOpen reply.
+// is answered by zero or more kStatusEntry replies and then one kStatus reply, and kReleaseOneWay, which is
+// answered by none. Descriptors travel beside a message with SCM_RIGHTS: one with kPublish (the payload), one
+// with a successful kOpen reply.
+//
+// Revisions. The header's version is the framing, unchanged since the first broker; what a peer understands
+// is its revision, which a client of revision 2 or later learns with kHello as its first request. A broker of
+// revision 1 closes the connection on kHello (an unknown type): the client then connects again and keeps to
+// revision 1, where a release waits for its reply.
+//
+// One-way releases (revision 2). A kReleaseOneWay is in the broker's receive queue of its connection when
+// the sender's send returns. Before the broker answers a request whose answer depends on which payloads
+// live (kOpen, kPublish, kStatus), it takes every release already queued on any other connection, up to the
+// first message of that connection that is not one. So a release is seen by every request that another
+// process sends after the releasing send returned, provided that everything the releasing connection sent
+// before it was a release or a request already answered, which holds for a client that sends nothing while
+// a request of its own waits for its reply (BrokerClient).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +29,8 @@
 namespace ntbridge::protocol {
 
 inline constexpr uint32_t kMagic = 0x5242544e;  // "NTBR"
-inline constexpr uint16_t kVersion = 1;
+inline constexpr uint16_t kVersion = 1;         // of the header (the framing)
+inline constexpr uint32_t kRevision = 2;        // what this side understands (see "Revisions" above)
 inline constexpr size_t kHeaderSize = 12;
 inline constexpr size_t kMaxBody = 4096;
 inline constexpr size_t kMaxMessage = kHeaderSize + kMaxBody;
@@ -25,12 +40,14 @@ inline constexpr size_t kMaxNameBytes = kMaxNameChars * 4;
 inline constexpr size_t kUuidSize = 16;
 
 enum class Type : uint16_t {
-  kPublish = 1,     // register a payload (its descriptor attached), under a name and/or with a KMT value
-  kOpen = 2,        // take a hold on a payload by name or KMT value; the reply carries a descriptor
-  kShareKmt = 3,    // the KMT value of a payload the sender holds (issued on first request)
-  kRelease = 4,     // drop one hold on a payload
-  kStatus = 5,      // what the broker holds
-  kStatusEntry = 6  // one payload, in the answer to kStatus (reply only)
+  kPublish = 1,        // register a payload (its descriptor attached), under a name and/or with a KMT value
+  kOpen = 2,           // take a hold on a payload by name or KMT value; the reply carries a descriptor
+  kShareKmt = 3,       // the KMT value of a payload the sender holds (issued on first request)
+  kRelease = 4,        // drop one hold on a payload
+  kStatus = 5,         // what the broker holds
+  kStatusEntry = 6,    // one payload, in the answer to kStatus (reply only)
+  kHello = 7,          // the revisions of both sides (revision 2)
+  kReleaseOneWay = 8,  // kRelease without a reply (revision 2; request only)
 };
 inline constexpr uint16_t kReplyBit = 0x8000;
 
@@ -85,7 +102,14 @@ struct OpenReply {
   PayloadInfo info;
 };
 
-struct PayloadRequest {  // kShareKmt and kRelease
+struct HelloRequest {
+  uint32_t revision = kRevision;
+};
+struct HelloReply {
+  uint32_t revision = kRevision;
+};
+
+struct PayloadRequest {  // kShareKmt, kRelease and kReleaseOneWay
   uint64_t payload = 0;
 };
 struct ShareKmtReply {
@@ -124,6 +148,8 @@ std::optional<Message> DecodeMessage(std::span<const uint8_t> bytes, std::string
 std::vector<uint8_t> Encode(Type type, bool reply, std::span<const uint8_t> body);
 
 // Bodies. Encode*: the body bytes. Decode*: false (with `error`) on a short, long or invalid body.
+std::vector<uint8_t> EncodeBody(const HelloRequest& m);
+std::vector<uint8_t> EncodeBody(const HelloReply& m);
 std::vector<uint8_t> EncodeBody(const PublishRequest& m);
 std::vector<uint8_t> EncodeBody(const PublishReply& m);
 std::vector<uint8_t> EncodeBody(const OpenRequest& m);
@@ -134,6 +160,8 @@ std::vector<uint8_t> EncodeBody(const StatusCodeReply& m);
 std::vector<uint8_t> EncodeBody(const StatusEntry& m);
 std::vector<uint8_t> EncodeBody(const StatusReply& m);
 
+bool DecodeBody(std::span<const uint8_t> body, HelloRequest* m, std::string* error);
+bool DecodeBody(std::span<const uint8_t> body, HelloReply* m, std::string* error);
 bool DecodeBody(std::span<const uint8_t> body, PublishRequest* m, std::string* error);
 bool DecodeBody(std::span<const uint8_t> body, PublishReply* m, std::string* error);
 bool DecodeBody(std::span<const uint8_t> body, OpenRequest* m, std::string* error);

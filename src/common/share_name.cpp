@@ -1,5 +1,7 @@
 #include "share_name.hpp"
 
+#include <string_view>
+
 #include "protocol.hpp"
 
 namespace ntbridge {
@@ -15,6 +17,7 @@ size_t CountCharacters(const std::string& utf8) {
 
 std::optional<std::string> WideToUtf8(const wchar_t* name) {
   std::string out;
+  out.reserve(64);  // most names: one allocation
   for (const wchar_t* p = name; *p != 0; ++p) {
     auto c = static_cast<uint32_t>(*p);
     if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return std::nullopt;
@@ -43,11 +46,10 @@ std::string CheckShareName(const std::string& utf8) {
   if (utf8.size() > protocol::kMaxNameBytes || CountCharacters(utf8) > protocol::kMaxNameChars) {
     return "the name is longer than " + std::to_string(protocol::kMaxNameChars) + " characters";
   }
-  std::string rest = utf8;
-  for (const char* prefix : {"Local\\", "Global\\"}) {
-    std::string p = prefix;
-    if (rest.compare(0, p.size(), p) == 0) {
-      rest = rest.substr(p.size());
+  std::string_view rest = utf8;  // a view: the check runs on every open by name
+  for (std::string_view prefix : {std::string_view("Local\\"), std::string_view("Global\\")}) {
+    if (rest.starts_with(prefix)) {
+      rest.remove_prefix(prefix.size());
       break;
     }
   }

@@ -57,10 +57,12 @@ bool ReceiveWithFd(int socket, void* data, size_t size, int* fd) {
 }
 
 ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector<int>* fds,
-                            std::string* error) {
+                            std::string* error, bool wait) {
   fds->clear();
-  bytes->resize(protocol::kMaxMessage + 1);  // one more, so that an oversized packet shows as truncated
-  iovec iov{bytes->data(), bytes->size()};
+  // One more than the largest message, so that an oversized packet shows as truncated. On the stack: a
+  // vector sized to it would be zero-filled on every call.
+  uint8_t buffer[protocol::kMaxMessage + 1];
+  iovec iov{buffer, sizeof buffer};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -69,8 +71,12 @@ ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector
   msg.msg_controllen = sizeof control;
   ssize_t n;
   do {
-    n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+    n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | (wait ? 0 : MSG_DONTWAIT));
   } while (n < 0 && errno == EINTR);
+  if (n < 0 && !wait && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    bytes->clear();
+    return ReceiveResult::kEmpty;
+  }
   if (n < 0) {
     *error = std::strerror(errno);
     bytes->clear();
@@ -86,7 +92,7 @@ ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector
       }
     }
   }
-  bytes->resize(static_cast<size_t>(n));
+  bytes->assign(buffer, buffer + n);
   if (n == 0 && fds->empty()) return ReceiveResult::kClosed;
   if ((msg.msg_flags & MSG_CTRUNC) != 0) {
     CloseAll(fds);

@@ -11,13 +11,14 @@ namespace ntbridge {
 // Sends `bytes` and, when attach_fd >= 0, a copy of that descriptor (SCM_RIGHTS). False on failure (errno).
 bool SendPacket(int socket, std::span<const uint8_t> bytes, int attach_fd = -1);
 
-enum class ReceiveResult { kOk, kClosed, kError, kMalformed };
+// kEmpty: nothing was queued (only without `wait`).
+enum class ReceiveResult { kOk, kClosed, kError, kMalformed, kEmpty };
 
 // Receives one packet into `bytes`. Descriptors that came with it are returned in `fds` (close-on-exec); the
 // caller owns them. kMalformed: the packet or its descriptors did not fit (they are closed), `error` says
-// how.
+// how. Without `wait`, returns kEmpty at once when no packet is queued.
 ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector<int>* fds,
-                            std::string* error);
+                            std::string* error, bool wait = true);
 
 // Receives one message of exactly `size` bytes into `data`, with at most one descriptor (*fd, close-on-exec;
 // -1 when none came). For the fixed-size exchanges of tests and benchmarks on stream or seqpacket sockets.

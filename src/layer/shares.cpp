@@ -74,36 +74,45 @@ protocol::PayloadInfo InfoOf(const DeviceData& d, const MemoryRecord& record) {
   return info;
 }
 
+// One-way: vkFreeMemory does not wait for the broker, which still takes the release before it answers any
+// request sent after this returns (protocol.hpp). A release the broker refuses is in its log.
 void Release(const DeviceData& d, uint64_t payload) {
-  protocol::StatusCodeReply reply;
   std::string error;
-  if (!Client().Release(payload, &reply, &error)) {
-    // The broker is gone, and with it every hold of this process: nothing is left to release.
+  if (!Client().ReleaseOneWay(payload, &error)) {
     d.instance->reporter.Info(kId, "releasing a shared payload: " + error);
   }
 }
 
 // The name as the broker keys it, or an empty string after a warning that says what is wrong with it.
-std::string CheckedName(const DeviceData& d, LPCWSTR name, const std::string& where) {
+// `command` and `field` name where it came from (only put together for the warning: this runs on every
+// open by name).
+std::string CheckedName(const DeviceData& d, LPCWSTR name, const char* command, const char* field) {
   std::optional<std::string> utf8 = WideToUtf8(name);
   std::string why = utf8 ? CheckShareName(*utf8) : "it holds a value that is not a Unicode character";
   if (!why.empty()) {
-    d.instance->reporter.Warning(kId,
-                                 where + " is not a valid name for a shared memory object: " + why +
-                                     ". Names are \"Local\\\\\", \"Global\\\\\" or no prefix, then up to " +
-                                     std::to_string(protocol::kMaxNameChars) + " characters in all");
+    d.instance->reporter.Warning(
+        kId, std::string(command) + ": " + field + " is not a valid name for a shared memory object: " + why +
+                 ". Names are \"Local\\\\\", \"Global\\\\\" or no prefix, then up to " +
+                 std::to_string(protocol::kMaxNameChars) + " characters in all");
     return {};
   }
-  return *utf8;
+  return std::move(*utf8);
+}
+
+// How messages name what an open asked for.
+std::string Describe(const protocol::OpenRequest& r) {
+  return r.kmt != 0 ? "KMT value " + Hex(reinterpret_cast<HANDLE>(static_cast<uintptr_t>(r.kmt)))
+                    : "\"" + r.name + "\"";
 }
 
 // Checks an opened payload against the import (where the exporter is known). Returns VK_SUCCESS or the
 // error to return after a report.
 VkResult CheckAgainstExporter(const DeviceData& d, const protocol::OpenReply& reply,
-                              const VkMemoryAllocateInfo& info, const std::string& what) {
+                              const VkMemoryAllocateInfo& info, const protocol::OpenRequest& request) {
   const DebugReporter& reporter = d.instance->reporter;
   const protocol::PayloadInfo& e = reply.info;
   if (e.allocation_size != info.allocationSize || e.memory_type_index != info.memoryTypeIndex) {
+    const std::string what = Describe(request);
     ReportFatalViolation(reporter, "VUID-VkMemoryAllocateInfo-allocationSize-01743",
                          std::string(kAllocate) + ": pAllocateInfo->allocationSize is " +
                              std::to_string(info.allocationSize) + " and memoryTypeIndex is " +
@@ -115,6 +124,7 @@ VkResult CheckAgainstExporter(const DeviceData& d, const protocol::OpenReply& re
   }
   if (std::memcmp(e.device_uuid, d.gpu.device_uuid, VK_UUID_SIZE) != 0 ||
       std::memcmp(e.driver_uuid, d.gpu.driver_uuid, VK_UUID_SIZE) != 0) {
+    const std::string what = Describe(request);
     ReportFatalViolation(reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handle-00659",
                          std::string(kAllocate) + ": the memory exported as " + what +
                              " was created on the physical device with deviceUUID " + Uuid(e.device_uuid) +
@@ -130,8 +140,8 @@ VkResult CheckAgainstExporter(const DeviceData& d, const protocol::OpenReply& re
 
 VkResult PublishName(DeviceData& device, VkDeviceMemory, int fd, MemoryRecord& record) {
   const DebugReporter& reporter = device.instance->reporter;
-  std::string name = CheckedName(device, record.name.c_str(),
-                                 std::string(kAllocate) + ": VkExportMemoryWin32HandleInfoKHR::name");
+  std::string name =
+      CheckedName(device, record.name.c_str(), kAllocate, "VkExportMemoryWin32HandleInfoKHR::name");
   if (name.empty()) {
     close(fd);
     return VK_ERROR_INVALID_EXTERNAL_HANDLE;
@@ -251,7 +261,6 @@ VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, 
   const DebugReporter& reporter = device.instance->reporter;
   *fd = -1;
   protocol::OpenRequest request;
-  std::string what;
   if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT && name != nullptr) {
     ReportFatalViolation(reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-01439",
                          std::string(kAllocate) +
@@ -261,13 +270,10 @@ VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, 
     return VK_ERROR_VALIDATION_FAILED_EXT;
   }
   if (name != nullptr) {
-    request.name =
-        CheckedName(device, name, std::string(kAllocate) + ": VkImportMemoryWin32HandleInfoKHR::name");
+    request.name = CheckedName(device, name, kAllocate, "VkImportMemoryWin32HandleInfoKHR::name");
     if (request.name.empty()) return VK_ERROR_INVALID_EXTERNAL_HANDLE;
-    what = "\"" + request.name + "\"";
   } else {
     auto value = reinterpret_cast<uintptr_t>(handle);
-    what = "KMT value " + Hex(handle);
     if (value == 0 || value > UINT32_MAX) {
       reporter.Warning(kId, std::string(kAllocate) + ": VkImportMemoryWin32HandleInfoKHR::handle " +
                                 Hex(handle) +
@@ -280,24 +286,24 @@ VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, 
   std::string error;
   int payload_fd = -1;
   if (!Client().Open(request, &reply, &payload_fd, &error)) {
-    reporter.Warning(kId, std::string(kAllocate) + ": cannot import " + what +
+    reporter.Warning(kId, std::string(kAllocate) + ": cannot import " + Describe(request) +
                               ": the ntbridged broker cannot be reached: " + error);
     return VK_ERROR_INVALID_EXTERNAL_HANDLE;
   }
   if (reply.status != Status::kOk) {
     reporter.Warning(kId,
-                     std::string(kAllocate) + ": cannot import " + what + ": " +
+                     std::string(kAllocate) + ": cannot import " + Describe(request) + ": " +
                          (name != nullptr ? "no live memory object of this user is exported under that name"
                                           : "no live memory object of this user has that global share "
                                             "handle (it was never issued, or every memory object of its "
                                             "payload has been freed)"));
     return VK_ERROR_INVALID_EXTERNAL_HANDLE;
   }
-  VkResult r = CheckAgainstExporter(device, reply, info, what);
+  VkResult r = CheckAgainstExporter(device, reply, info, request);
   std::string why;
   if (r == VK_SUCCESS && !CheckPayloadFd(payload_fd, info.allocationSize, &why)) {
-    reporter.Warning(
-        kId, std::string(kAllocate) + ": the broker's payload for " + what + " is not usable memory: " + why);
+    reporter.Warning(kId, std::string(kAllocate) + ": the broker's payload for " + Describe(request) +
+                              " is not usable memory: " + why);
     r = VK_ERROR_INVALID_EXTERNAL_HANDLE;
   }
   if (r != VK_SUCCESS) {

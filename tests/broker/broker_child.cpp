@@ -13,6 +13,13 @@
 //   connect <socket>                                      connect as the layer does (starting the broker when
 //                                                         none answers) and print "PID <broker pid>"
 //   load <index> <seconds> <peer-index>                   the load test's worker (see Load below)
+//   serve                                                 connect to the broker (an open of a name nobody
+//                                                         has), print "READY", then answer each line of
+//                                                         stdin with "OPENING" and "RESULT <VkResult>":
+//                                                         "open-name <name> <size>" and
+//                                                         "open-kmt <value> <size>" import (then free),
+//                                                         "export-name <name> <size>" exports (then frees),
+//                                                         each freed before its RESULT
 //
 // Exit status: 0 done, 2 Vulkan call failed ("RESULT <VkResult>" printed), 3 wrong data or messages,
 // 4 no device, 5 bad use, 6 (raw-status) connection closed without an answer, 7 cannot connect.
@@ -242,6 +249,46 @@ int Load(int index, int seconds, int peer) {
   return ReportProblems(vk);
 }
 
+// The other process of the release tests: opens or exports whatever the test names, once per line, so that
+// the test can time each attempt against its own vkFreeMemory.
+int Serve() {
+  VulkanInstance vk;
+  if (!vk.ok()) return 4;
+  VulkanDevice dev(vk);
+  if (dev.create_result != VK_SUCCESS) return 4;
+  VkResult r = VK_SUCCESS;
+  dev.ImportHandle(4096, kNt, nullptr, L"Local\\ntbridge-test-nobody", &r);  // connects; refused
+  if (r != VK_ERROR_INVALID_EXTERNAL_HANDLE) return 3;
+  Say("READY");
+  char line[512];
+  while (std::fgets(line, sizeof line, stdin) != nullptr) {
+    char command[32] = {}, target[400] = {};
+    unsigned long long size = 0;
+    if (std::sscanf(line, "%31s %399s %llu", command, target, &size) != 3) return 5;
+    std::string what = command;
+    std::wstring name = Wide(target);
+    VkDeviceMemory memory = VK_NULL_HANDLE;
+    Say("OPENING");
+    if (what == "open-name") {
+      memory = dev.ImportHandle(size, kNt, nullptr, name.c_str(), &r);
+    } else if (what == "open-kmt") {
+      memory = dev.ImportHandle(size, kKmt, reinterpret_cast<HANDLE>(static_cast<uintptr_t>(Number(target))),
+                                nullptr, &r);
+    } else if (what == "export-name") {
+      VkExportMemoryWin32HandleInfoKHR win32{VK_STRUCTURE_TYPE_EXPORT_MEMORY_WIN32_HANDLE_INFO_KHR, nullptr,
+                                             nullptr, 0, name.c_str()};
+      VkExportMemoryAllocateInfo info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO, &win32, kNt};
+      r = dev.Allocate(size, dev.HostVisibleType(), &info, &memory);
+    } else {
+      return 5;
+    }
+    if (r == VK_SUCCESS) dev.Free(memory);  // before answering: the test counts on the free being done
+    Say("RESULT " + std::to_string(r));
+  }
+  vk.monitor.Clear();  // the refused opens' warnings are the expected answers
+  return 0;
+}
+
 bool DropPrivileges(uid_t uid) {
   if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) return false;
   unsetenv("XDG_RUNTIME_DIR");
@@ -281,6 +328,7 @@ int main(int argc, char** argv) {
   if (mode == "load" && a.size() == 4) {
     return Load(std::atoi(a[1].c_str()), std::atoi(a[2].c_str()), std::atoi(a[3].c_str()));
   }
+  if (mode == "serve" && a.size() == 1) return Serve();
   std::fprintf(stderr, "broker_child: bad arguments\n");
   return 5;
 }

@@ -187,6 +187,25 @@ std::string BrokerFolder::Log() {
   return s.str();
 }
 
+FrozenBroker::FrozenBroker() {
+  pid_t pid = Broker().PidFromFile();
+  if (pid <= 0 || kill(pid, SIGSTOP) != 0) return;
+  pid_ = pid;
+  // Stopped once /proc says so ('T'); only then is nothing sent from here on taken before SIGCONT.
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string pid_text, comm, state;
+    in >> pid_text >> comm >> state;
+    if (state == "T" || state == "t") return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ADD_FAILURE() << "the broker (pid " << pid << ") did not stop";
+}
+
+FrozenBroker::~FrozenBroker() {
+  if (pid_ > 0) kill(pid_, SIGCONT);
+}
+
 BrokerFolder& Broker() {
   static BrokerFolder folder;
   return folder;

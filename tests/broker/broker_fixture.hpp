@@ -67,6 +67,20 @@ class BrokerFolder {
   std::string Log();                      // what the broker wrote to broker.log
 };
 
+// Stops the broker (SIGSTOP) for the life of this object, so that messages sent meanwhile are all queued when
+// it goes on (SIGCONT): they meet in one turn of its loop, the case where a release races a request.
+class FrozenBroker {
+ public:
+  FrozenBroker();
+  ~FrozenBroker();
+  FrozenBroker(const FrozenBroker&) = delete;
+  FrozenBroker& operator=(const FrozenBroker&) = delete;
+  bool ok() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = 0;
+};
+
 // The process-wide folder (made on first use, removed at exit).
 BrokerFolder& Broker();
 

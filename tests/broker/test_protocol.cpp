@@ -164,6 +164,25 @@ TEST(ProtocolDecoder, RoundTripsEveryBody) {
   EXPECT_FALSE(DecodeBody(status_body, &bad, &error));
 }
 
+TEST(ProtocolDecoder, HelloAndOneWayReleaseOfRevision2) {
+  std::string error;
+  HelloRequest hello;
+  ASSERT_TRUE(DecodeBody(EncodeBody(HelloRequest{7}), &hello, &error)) << error;
+  EXPECT_EQ(hello.revision, 7u);
+  EXPECT_FALSE(DecodeBody(EncodeBody(HelloRequest{0}), &hello, &error)) << "revision 0 does not exist";
+  HelloReply reply;
+  ASSERT_TRUE(DecodeBody(EncodeBody(HelloReply{}), &reply, &error)) << error;
+  EXPECT_EQ(reply.revision, kRevision);
+  EXPECT_GE(kRevision, 2u);
+  // kHello has a reply; a one-way release never does.
+  EXPECT_TRUE(DecodeMessage(EncodeMessage(Type::kHello, true, HelloReply{}), &error)) << error;
+  EXPECT_TRUE(DecodeMessage(EncodeMessage(Type::kReleaseOneWay, false, PayloadRequest{1}), &error)) << error;
+  EXPECT_FALSE(DecodeMessage(EncodeMessage(Type::kReleaseOneWay, true, StatusCodeReply{}), &error));
+  EXPECT_NE(error.find("unknown message type"), std::string::npos) << error;
+  // The framing did not change: what a broker of revision 1 reads still decodes.
+  EXPECT_EQ(kVersion, 1u);
+}
+
 TEST(ShareNames, AcceptsTheThreeForms) {
   EXPECT_EQ(CheckShareName("Local\\Frame"), "");
   EXPECT_EQ(CheckShareName("Global\\Frame"), "");

@@ -1,0 +1,392 @@
+// One-way releases at the broker (protocol.hpp, server.cpp): a release is never answered, yet every request
+// that another connection sends after it was queued sees it, whichever connection the broker serves first.
+// The broker is stopped (SIGSTOP) while the messages are queued, so that they all meet in one turn of its
+// loop; the connections speak the protocol directly, as a client of any kind could.
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "broker_client.hpp"
+#include "broker_fixture.hpp"
+#include "broker_launch.hpp"
+#include "wire.hpp"
+
+namespace ntbridge::test {
+namespace {
+
+using protocol::Status;
+using protocol::Type;
+
+// One connection to the test's broker (started on first need), with no client logic in between.
+class Raw {
+ public:
+  Raw() {
+    std::string error;
+    fd_ = ConnectOrStartBroker(Broker().socket, NTBRIDGE_BROKER_PROGRAM, &error);
+    EXPECT_GE(fd_, 0) << error;
+    timeval timeout{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  ~Raw() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Raw(const Raw&) = delete;
+  Raw& operator=(const Raw&) = delete;
+
+  template <typename T>
+  void Send(Type type, const T& body, int fd = -1) {
+    EXPECT_TRUE(SendPacket(fd_, protocol::EncodeMessage(type, false, body), fd)) << std::strerror(errno);
+  }
+  // The next message, which must be a reply of `type`; `fd` (or else the test) gets its descriptor.
+  template <typename T>
+  T Receive(Type type, int* fd = nullptr) {
+    std::vector<uint8_t> bytes;
+    std::vector<int> fds;
+    std::string why;
+    T reply{};
+    EXPECT_EQ(ReceivePacket(fd_, &bytes, &fds, &why), ReceiveResult::kOk) << why;
+    auto message = protocol::DecodeMessage(bytes, &why);
+    if (!message) {
+      ADD_FAILURE() << "no message: " << why;
+    } else if (message->header.type != (static_cast<uint16_t>(type) | protocol::kReplyBit)) {
+      ADD_FAILURE() << "a reply of type " << (message->header.type & ~protocol::kReplyBit)
+                    << " came, expected " << static_cast<int>(type);
+    } else {
+      EXPECT_TRUE(protocol::DecodeBody(message->body, &reply, &why)) << why;
+    }
+    if (fd != nullptr && !fds.empty()) {
+      *fd = fds[0];
+      fds.erase(fds.begin());
+    }
+    CloseAll(&fds);
+    return reply;
+  }
+
+  void SendPublish(const std::string& name, uint32_t flags = protocol::kPublishName) {
+    int memfd = memfd_create("drain", MFD_CLOEXEC);
+    Send(Type::kPublish, protocol::PublishRequest{flags, {}, name}, memfd);
+    close(memfd);
+  }
+  protocol::PublishReply ReceivePublish() { return Receive<protocol::PublishReply>(Type::kPublish); }
+  // A new payload under `name` (and a KMT value where `kmt` is given); 0 when refused.
+  uint64_t Publish(const std::string& name, uint32_t* kmt = nullptr) {
+    SendPublish(name, protocol::kPublishName | (kmt != nullptr ? protocol::kPublishKmt : 0));
+    protocol::PublishReply reply = ReceivePublish();
+    EXPECT_EQ(reply.status, Status::kOk) << name;
+    if (kmt != nullptr) *kmt = reply.kmt;
+    return reply.status == Status::kOk ? reply.payload : 0;
+  }
+
+  void SendOpen(const std::string& name) { Send(Type::kOpen, protocol::OpenRequest{0, name}); }
+  void SendOpen(uint32_t kmt) { Send(Type::kOpen, protocol::OpenRequest{kmt, ""}); }
+  protocol::OpenReply ReceiveOpen() {
+    int fd = -1;
+    protocol::OpenReply reply = Receive<protocol::OpenReply>(Type::kOpen, &fd);
+    EXPECT_EQ(reply.status == Status::kOk, fd >= 0) << "the reply and its descriptor disagree";
+    if (fd >= 0) close(fd);
+    return reply;
+  }
+  protocol::OpenReply Open(const std::string& name) {
+    SendOpen(name);
+    return ReceiveOpen();
+  }
+
+  void ReleaseOneWay(uint64_t payload) { Send(Type::kReleaseOneWay, protocol::PayloadRequest{payload}); }
+
+  void SendStatus() { EXPECT_TRUE(SendPacket(fd_, protocol::Encode(Type::kStatus, false, {}))); }
+  std::vector<protocol::StatusEntry> ReceiveStatus() {
+    std::vector<protocol::StatusEntry> entries;
+    for (int i = 0; i < 1000; ++i) {
+      std::vector<uint8_t> bytes;
+      std::vector<int> fds;
+      std::string why;
+      if (ReceivePacket(fd_, &bytes, &fds, &why) != ReceiveResult::kOk) {
+        ADD_FAILURE() << "the status answer broke off: " << why;
+        break;
+      }
+      CloseAll(&fds);
+      auto message = protocol::DecodeMessage(bytes, &why);
+      if (message && message->header.type == (uint16_t(Type::kStatusEntry) | protocol::kReplyBit)) {
+        protocol::StatusEntry e;
+        EXPECT_TRUE(protocol::DecodeBody(message->body, &e, &why)) << why;
+        entries.push_back(e);
+      } else if (message && message->header.type == (uint16_t(Type::kStatus) | protocol::kReplyBit)) {
+        return entries;
+      } else {
+        ADD_FAILURE() << "not a status answer: type " << (message ? message->header.type : 0) << " " << why;
+        break;
+      }
+    }
+    return entries;
+  }
+  std::vector<protocol::StatusEntry> Status() {
+    SendStatus();
+    return ReceiveStatus();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+const protocol::StatusEntry* Find(const std::vector<protocol::StatusEntry>& entries,
+                                  const std::string& name) {
+  auto it = std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.name == name; });
+  return it == entries.end() ? nullptr : &*it;
+}
+
+class Drain : public ::testing::Test {
+ protected:
+  void SetUp() override { Broker(); }
+  void TearDown() override { Broker().StopBroker(); }
+};
+
+// The broker serves the connections of one turn in the order they came; `first` came before the releasing
+// connection, so only the drain takes the release before its open is answered.
+TEST_F(Drain, AReleaseQueuedOnAnotherConnectionIsTakenBeforeAnOpenIsAnswered) {
+  Raw first;
+  Raw owner;
+  Raw last;
+  for (int i = 0; i < 20; ++i) {
+    std::string name = "Local\\drain-" + std::to_string(i);
+    uint32_t kmt = 0;
+    uint64_t payload = owner.Publish(name, &kmt);
+    ASSERT_NE(payload, 0u);
+    {
+      FrozenBroker frozen;
+      ASSERT_TRUE(frozen.ok());
+      owner.ReleaseOneWay(payload);
+      first.SendOpen(name);
+      last.SendOpen(kmt);
+    }
+    EXPECT_EQ(first.ReceiveOpen().status, Status::kNotFound) << "by name, iteration " << i;
+    EXPECT_EQ(last.ReceiveOpen().status, Status::kNotFound) << "by KMT value, iteration " << i;
+  }
+  EXPECT_TRUE(first.Status().empty());
+}
+
+TEST_F(Drain, AReleaseThenARequestOnTheSameConnectionKeepTheirOrder) {
+  Raw watcher;
+  Raw owner;
+  uint64_t payload = owner.Publish("Local\\again");
+  ASSERT_NE(payload, 0u);
+  {
+    FrozenBroker frozen;
+    owner.ReleaseOneWay(payload);
+    owner.SendPublish("Local\\again");  // queued behind the release
+    // Served first: its drain takes the release and keeps the publish for its own turn.
+    watcher.SendOpen("Local\\again");
+  }
+  protocol::PublishReply again = owner.ReceivePublish();
+  EXPECT_EQ(again.status, Status::kOk) << "the publish was taken before the release in front of it";
+  EXPECT_NE(again.payload, payload);
+  // The publish was not answered when the open came: either answer is right, but not the old payload.
+  protocol::OpenReply seen = watcher.ReceiveOpen();
+  EXPECT_NE(seen.payload, payload);
+  if (seen.status == Status::kOk) {
+    EXPECT_EQ(seen.payload, again.payload);
+  }
+
+  // Behind its own release, an open or a status request of the same connection no longer finds it.
+  {
+    FrozenBroker frozen;
+    owner.ReleaseOneWay(again.payload);
+    owner.SendOpen("Local\\again");
+  }
+  EXPECT_EQ(owner.ReceiveOpen().status, Status::kNotFound);
+  uint64_t listed = owner.Publish("Local\\listed");
+  {
+    FrozenBroker frozen;
+    owner.ReleaseOneWay(listed);
+    owner.SendStatus();
+  }
+  EXPECT_TRUE(owner.ReceiveStatus().empty());
+}
+
+TEST_F(Drain, ReleasesInterleavedFromSeveralConnections) {
+  Raw first;
+  std::vector<std::unique_ptr<Raw>> c;
+  for (int i = 0; i < 4; ++i) c.push_back(std::make_unique<Raw>());
+  Raw last;
+  // x: held by all four; y: by c0, c1, c2; w: by c0 and c3; z: by c3.
+  uint64_t x = c[0]->Publish("Local\\x");
+  for (int i = 1; i < 4; ++i) ASSERT_EQ(c[i]->Open("Local\\x").status, Status::kOk);
+  uint64_t y = c[1]->Publish("Local\\y");
+  ASSERT_EQ(c[0]->Open("Local\\y").status, Status::kOk);
+  ASSERT_EQ(c[2]->Open("Local\\y").status, Status::kOk);
+  uint64_t w = c[0]->Publish("Local\\w");
+  ASSERT_EQ(c[3]->Open("Local\\w").status, Status::kOk);
+  ASSERT_NE(c[3]->Publish("Local\\z"), 0u);
+  {
+    FrozenBroker frozen;
+    c[0]->ReleaseOneWay(x);
+    c[1]->ReleaseOneWay(y);
+    c[2]->ReleaseOneWay(x);
+    c[0]->ReleaseOneWay(y);
+    c[3]->ReleaseOneWay(x);
+    c[1]->ReleaseOneWay(x);
+    c[0]->ReleaseOneWay(w);
+    c[2]->ReleaseOneWay(y);
+    c[2]->SendOpen("Local\\z");  // behind its own releases
+    first.SendOpen("Local\\x");
+    last.SendOpen("Local\\y");
+  }
+  EXPECT_EQ(first.ReceiveOpen().status, Status::kNotFound) << "a release of x was left behind";
+  EXPECT_EQ(last.ReceiveOpen().status, Status::kNotFound) << "a release of y was left behind";
+  EXPECT_EQ(c[2]->ReceiveOpen().status, Status::kOk) << "z was released by someone else's releases";
+  auto entries = first.Status();
+  EXPECT_EQ(entries.size(), 2u);
+  const protocol::StatusEntry* z = Find(entries, "Local\\z");
+  ASSERT_NE(z, nullptr);
+  EXPECT_EQ(z->holders.size(), 2u);
+  const protocol::StatusEntry* w_entry = Find(entries, "Local\\w");
+  ASSERT_NE(w_entry, nullptr) << "one release of w took both holds";
+  EXPECT_EQ(w_entry->holders.size(), 1u);
+  EXPECT_NE(last.Publish("Local\\x"), 0u) << "the name x is not free again";
+}
+
+TEST_F(Drain, AConnectionThatClosesBehindItsReleaseLosesEverything) {
+  Raw watcher;
+  auto owner = std::make_unique<Raw>();
+  uint32_t kmt = 0;
+  uint64_t released = owner->Publish("Local\\released", &kmt);
+  ASSERT_NE(owner->Publish("Local\\held"), 0u);
+  {
+    FrozenBroker frozen;
+    owner->ReleaseOneWay(released);
+    owner.reset();  // as its process ends
+    watcher.SendOpen("Local\\held");
+  }
+  EXPECT_EQ(watcher.ReceiveOpen().status, Status::kNotFound);
+  EXPECT_TRUE(watcher.Status().empty());
+}
+
+TEST_F(Drain, AOneWayReleaseIsNeverAnswered) {
+  Raw c;
+  uint64_t payload = c.Publish("Local\\quiet");
+  c.ReleaseOneWay(payload);
+  c.ReleaseOneWay(payload);                // no longer held: refused, in the log only
+  c.ReleaseOneWay(0x1234567800000001ull);  // never was
+  // The next message must be the status answer, not a reply to a release.
+  EXPECT_TRUE(c.Status().empty());
+  EXPECT_EQ(c.Open("Local\\quiet").status, Status::kNotFound);
+  std::string log = Broker().Log();
+  EXPECT_NE(log.find("one-way release of payload 1234567800000001 refused: not held"), std::string::npos)
+      << log;
+}
+
+// A client that predates one-way releases still gets its answer.
+TEST_F(Drain, ASynchronousReleaseIsStillAnswered) {
+  Raw c;
+  uint64_t payload = c.Publish("Local\\sync");
+  c.Send(Type::kRelease, protocol::PayloadRequest{payload});
+  EXPECT_EQ(c.Receive<protocol::StatusCodeReply>(Type::kRelease).status, Status::kOk);
+  c.Send(Type::kRelease, protocol::PayloadRequest{payload});
+  EXPECT_EQ(c.Receive<protocol::StatusCodeReply>(Type::kRelease).status, Status::kNotHeld);
+}
+
+TEST_F(Drain, HelloTellsTheBrokersRevision) {
+  Raw c;
+  c.Send(Type::kHello, protocol::HelloRequest{1});
+  EXPECT_EQ(c.Receive<protocol::HelloReply>(Type::kHello).revision, protocol::kRevision);
+  BrokerClient client;
+  client.SetOptions({Broker().socket, NTBRIDGE_BROKER_PROGRAM, true});
+  std::vector<protocol::StatusEntry> entries;
+  protocol::StatusReply status;
+  std::string error;
+  ASSERT_TRUE(client.Status(&entries, &status, &error)) << error;
+  EXPECT_EQ(client.BrokerRevision(), protocol::kRevision);
+}
+
+// A broker of revision 1 in a thread: it closes a connection on a message type it does not know (kHello),
+// and answers every kRelease.
+class OldBroker {
+ public:
+  OldBroker() {
+    char pattern[] = "/tmp/ntbold-XXXXXX";
+    folder_ = mkdtemp(pattern);
+    path = folder_ + "/broker.sock";
+    listener_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(listener_, 4), 0);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~OldBroker() {
+    shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    close(listener_);
+    std::error_code ec;
+    std::filesystem::remove_all(folder_, ec);
+  }
+  std::string path;
+  // The type of every request it got, in order.
+  std::vector<uint16_t> Types() {
+    std::lock_guard lock(mutex_);
+    return types_;
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      int c = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      for (;;) {
+        std::vector<uint8_t> bytes;
+        std::vector<int> fds;
+        std::string why;
+        if (ReceivePacket(c, &bytes, &fds, &why) != ReceiveResult::kOk) break;
+        CloseAll(&fds);
+        auto message = protocol::DecodeMessage(bytes, &why);
+        if (!message) break;
+        {
+          std::lock_guard lock(mutex_);
+          types_.push_back(message->header.type);
+        }
+        if (message->header.type == uint16_t(Type::kRelease)) {
+          SendPacket(c, protocol::EncodeMessage(Type::kRelease, true, protocol::StatusCodeReply{}));
+        } else if (message->header.type == uint16_t(Type::kShareKmt)) {
+          SendPacket(c,
+                     protocol::EncodeMessage(Type::kShareKmt, true, protocol::ShareKmtReply{Status::kOk, 7}));
+        } else {
+          break;  // kHello: unknown to revision 1
+        }
+      }
+      close(c);
+    }
+  }
+  std::string folder_;
+  int listener_ = -1;
+  std::mutex mutex_;
+  std::vector<uint16_t> types_;
+  std::thread thread_;
+};
+
+TEST(BrokerClientRevisions, ABrokerThatKnowsNoHelloGetsReleasesThatWaitForTheirReply) {
+  OldBroker old;
+  {
+    BrokerClient client;
+    client.SetOptions({old.path, "", false});
+    std::string error;
+    EXPECT_TRUE(client.ReleaseOneWay(5, &error)) << "without a connection nothing is held: " << error;
+    protocol::ShareKmtReply kmt;
+    ASSERT_TRUE(client.ShareKmt(5, &kmt, &error)) << error;
+    EXPECT_EQ(kmt.kmt, 7u);
+    EXPECT_EQ(client.BrokerRevision(), 1u);
+    EXPECT_TRUE(client.ReleaseOneWay(5, &error)) << error;
+  }
+  EXPECT_EQ(old.Types(), (std::vector<uint16_t>{uint16_t(Type::kHello), uint16_t(Type::kShareKmt),
+                                                uint16_t(Type::kRelease)}))
+      << "not one refused kHello, then a revision-1 conversation";
+}
+
+}  // namespace
+}  // namespace ntbridge::test
