@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,8 +19,6 @@ namespace ntbridge::broker {
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
-
-constexpr int kMaxDrainedPerConnection = 4096;
 
 void OnStop(int) { g_stop = 1; }
 
@@ -216,9 +215,14 @@ void Server::DrainReleases(const Connection& except) {
     auto it = connections_.find(drain_ids_[i]);
     if (it == connections_.end()) continue;
     Connection& c = it->second;
-    // Bounded, so that a connection that keeps sending cannot hold the loop; the bound is far above what a
-    // socket's send buffer can queue (net.core.wmem_max at its default: a few hundred small messages).
-    for (int taken = 0; taken < kMaxDrainedPerConnection; ++taken) {
+    // Exactly what was queued when the drain began (FIONREAD: every byte of every queued packet): each
+    // release completed before the request being answered was read is in it, whatever the sender's buffer
+    // size, and what a connection sends meanwhile cannot hold the loop.
+    // A peer that hung up sends nothing more: its connection is read to the end, which drops its holds.
+    int queued = 0;
+    if (ioctl(c.fd, FIONREAD, &queued) != 0) queued = 0;
+    const bool hung_up = (drain_fds_[i].revents & (POLLHUP | POLLERR)) != 0;
+    for (size_t taken = 0; hung_up || taken < static_cast<size_t>(queued);) {
       std::vector<int> fds;
       std::string why;
       ReceiveResult r = ReceivePacket(c.fd, &drain_buffer_, &fds, &why, false);
@@ -228,6 +232,7 @@ void Server::DrainReleases(const Connection& except) {
         connections_.erase(it);
         break;
       }
+      taken += std::max<size_t>(drain_buffer_.size(), 1);
       std::string ignored;
       auto message = protocol::DecodeMessage(drain_buffer_, &ignored);
       if (!message || message->header.type != static_cast<uint16_t>(protocol::Type::kReleaseOneWay)) {

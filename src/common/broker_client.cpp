@@ -48,6 +48,30 @@ void BrokerClient::Disconnect() {
   // In a forked child this closes only the child's copy; the parent's connection stays.
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
+  unsent_releases_.clear();  // the holds lived on the connection: they are gone with it
+}
+
+bool BrokerClient::FlushReleases(bool wait, std::string* error) {
+  size_t sent = 0;
+  for (; sent < unsent_releases_.size(); ++sent) {
+    std::vector<uint8_t> bytes = protocol::EncodeMessage(protocol::Type::kReleaseOneWay, false,
+                                                         protocol::PayloadRequest{unsent_releases_[sent]});
+    ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
+    if (n == static_cast<ssize_t>(bytes.size())) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      unsent_releases_.erase(unsent_releases_.begin(), unsent_releases_.begin() + sent);
+      *error = "the broker took no message for " + std::to_string(kReplyTimeoutSeconds) + " s; " +
+               std::to_string(unsent_releases_.size()) +
+               " release(s) are kept and sent before this process's next message to it";
+      return false;
+    }
+    *error = std::string("the broker connection failed (") + std::strerror(n < 0 ? errno : EPIPE) +
+             "): the broker is gone, and every hold of this process with it";
+    Disconnect();
+    return false;
+  }
+  unsent_releases_.clear();
+  return true;
 }
 
 uint32_t BrokerClient::BrokerRevision() {
@@ -55,7 +79,7 @@ uint32_t BrokerClient::BrokerRevision() {
   return fd_ >= 0 ? revision_ : 0;
 }
 
-bool BrokerClient::EnsureConnected(std::string* error) {
+bool BrokerClient::EnsureConnected(std::string* error, bool* lost) {
   if (fd_ >= 0 && pid_ != getpid()) Disconnect();  // forked: the connection is the parent's
   if (fd_ >= 0) return true;
   std::string path = BrokerSocketPath(options_.socket_path);
@@ -76,17 +100,23 @@ bool BrokerClient::EnsureConnected(std::string* error) {
       return true;
     }
     bool refused = false;
-    if (Hello(&refused, error)) return true;
+    bool hello_lost = false;
+    if (Hello(&refused, &hello_lost, error)) return true;
     Disconnect();
-    if (!refused) return false;
+    if (!refused) {
+      if (lost != nullptr) *lost = hello_lost;
+      return false;
+    }
   }
   return false;
 }
 
-bool BrokerClient::Hello(bool* refused, std::string* error) {
+bool BrokerClient::Hello(bool* refused, bool* lost, std::string* error) {
   *refused = false;
+  *lost = false;
   if (!SendPacket(fd_, protocol::EncodeMessage(protocol::Type::kHello, false, protocol::HelloRequest{}))) {
     *error = "the broker connection failed while sending";
+    *lost = true;  // e.g. a broker that was closing its socket as this connected: a new one is started
     return false;
   }
   std::vector<uint8_t> bytes;
@@ -100,6 +130,7 @@ bool BrokerClient::Hello(bool* refused, std::string* error) {
   }
   if (r != ReceiveResult::kOk) {
     *error = "no reply from the broker: " + why;
+    *lost = r == ReceiveResult::kError && errno != EAGAIN && errno != EWOULDBLOCK;  // not a timeout
     return false;
   }
   auto message = protocol::DecodeMessage(bytes, &why);
@@ -120,7 +151,11 @@ bool BrokerClient::TransactOnce(protocol::Type type, const std::vector<uint8_t>&
                                 std::vector<uint8_t>* reply_body, int* reply_fd, bool* lost,
                                 std::string* error) {
   *lost = false;
-  if (!EnsureConnected(error)) return false;
+  if (!EnsureConnected(error, lost)) return false;
+  if (!FlushReleases(true, error)) {
+    *lost = fd_ < 0;  // a broker that went away takes the holds with it: the request may go to a new one
+    return false;
+  }
   std::vector<uint8_t> request = protocol::Encode(type, false, body);
   if (!SendPacket(fd_, request, attach_fd)) {
     *error = "the broker connection failed while sending";
@@ -214,24 +249,20 @@ bool BrokerClient::ReleaseOneWay(uint64_t payload, std::string* error) {
                         error) &&
            DecodeReply(body, &reply, error);
   }
-  if (SendPacket(fd_, protocol::EncodeMessage(protocol::Type::kReleaseOneWay, false, request))) return true;
-  if (errno == EAGAIN || errno == EWOULDBLOCK) {
-    // Closing the connection would drop every other hold of this process too.
-    *error = "the broker took no message for " + std::to_string(kReplyTimeoutSeconds) +
-             " s; the share stays held until this process's broker connection closes";
-    return false;
-  }
-  *error = std::string("the broker connection failed (") + std::strerror(errno) +
-           "): the broker is gone, and every hold of this process with it";
-  Disconnect();
-  return false;
+  // Normally the release is in the broker's queue when this returns (what makes vkFreeMemory's effect
+  // immediate for other processes). A broker that took nothing for the send timeout is stalled: the release
+  // is kept, in order, and later ones are not waited for again; all go out before this connection's next
+  // message (closing the connection would drop every other hold of this process too).
+  const bool stalled = !unsent_releases_.empty();
+  unsent_releases_.push_back(request.payload);
+  return FlushReleases(!stalled, error);
 }
 
 bool BrokerClient::Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply,
                           std::string* error) {
   std::lock_guard lock(mutex_);
   entries->clear();
-  if (!EnsureConnected(error)) return false;
+  if (!EnsureConnected(error) || !FlushReleases(true, error)) return false;
   std::vector<uint8_t> request = protocol::Encode(protocol::Type::kStatus, false, {});
   if (!SendPacket(fd_, request)) {
     *error = "the broker connection failed while sending";

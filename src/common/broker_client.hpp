@@ -52,10 +52,14 @@ class BrokerClient {
   uint32_t BrokerRevision();
 
  private:
-  bool EnsureConnected(std::string* error);
+  // `lost` (may be null): the connection failed while saying kHello, so a retry on a new one may succeed.
+  bool EnsureConnected(std::string* error, bool* lost = nullptr);
   // kHello on a new connection; false when the broker closed the connection (it knows no kHello) or failed.
-  bool Hello(bool* refused, std::string* error);
+  bool Hello(bool* refused, bool* lost, std::string* error);
   void Disconnect();
+  // Sends the one-way releases that a stalled broker did not take earlier, oldest first, before anything
+  // else goes out on the connection. `wait`: block up to the send timeout, else send only what fits now.
+  bool FlushReleases(bool wait, std::string* error);
   // Sends one request and receives one reply of `type`; retries once on a fresh connection if the broker
   // went away. `reply_fd` (may be null) gets a descriptor that came with the reply, else -1.
   bool Transact(protocol::Type type, const std::vector<uint8_t>& body, int attach_fd,
@@ -68,6 +72,9 @@ class BrokerClient {
   int fd_ = -1;
   pid_t pid_ = 0;  // the process that connected: a forked child must not share its parent's connection
   uint32_t revision_ = 0;  // the broker's (protocol.hpp), learned on connecting
+  // One-way releases not yet sent because the broker took nothing for the send timeout: they go out before
+  // any later message of this connection, so the broker still sees this process's messages in order.
+  std::vector<uint64_t> unsent_releases_;
 };
 
 }  // namespace ntbridge

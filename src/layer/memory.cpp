@@ -304,14 +304,19 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
   // imports can be recognised) and whether they come close-on-exec already (Mesa's and NVIDIA's do), in which
   // case the NT handle needs no fcntl of its own.
   const uint32_t bit = 1u << (memory_type_index % 32);
+  bool driver_fd_is_cloexec;
   if ((d->payload_kinds_learned.load(std::memory_order_acquire) & bit) == 0) {
     if (LearnPayloadKind(fd) == PayloadIdentity::kShared) {
       d->payload_ids_shared.fetch_or(bit, std::memory_order_relaxed);
     }
-    if (IsCloseOnExec(fd)) d->driver_fds_cloexec.fetch_or(bit, std::memory_order_relaxed);
+    // This thread goes by what it saw on its own descriptor, not by what another one learned meanwhile.
+    driver_fd_is_cloexec = IsCloseOnExec(fd);
+    if (driver_fd_is_cloexec) d->driver_fds_cloexec.fetch_or(bit, std::memory_order_relaxed);
     d->payload_kinds_learned.fetch_or(bit, std::memory_order_release);
+  } else {
+    driver_fd_is_cloexec = (d->driver_fds_cloexec.load(std::memory_order_relaxed) & bit) != 0;
   }
-  fd = MakeNtHandle(fd, inherit_handle, (d->driver_fds_cloexec.load(std::memory_order_relaxed) & bit) != 0);
+  fd = MakeNtHandle(fd, inherit_handle, driver_fd_is_cloexec);
   if (fd < 0) {
     forget_fetch();
     return ErrnoToResult(errno);

@@ -30,6 +30,8 @@ class NodeRecycler {
       Keep(std::move(result.node));
     }
   }
+  NodeRecycler() { spare_.reserve(kSpares); }  // so that keeping a node never allocates (or throws)
+
   // Removes the entry at `it` and returns its value.
   typename Map::mapped_type Take(Map& map, typename Map::iterator it) {
     typename Map::node_type node = map.extract(it);

@@ -79,7 +79,13 @@ protocol::PayloadInfo InfoOf(const DeviceData& d, const MemoryRecord& record) {
 void Release(const DeviceData& d, uint64_t payload) {
   std::string error;
   if (!Client().ReleaseOneWay(payload, &error)) {
-    d.instance->reporter.Info(kId, "releasing a shared payload: " + error);
+    // A broker that is gone took this process's holds with it (nothing is lost); one that is stalled still
+    // holds the payload until the kept release reaches it.
+    if (Client().BrokerRevision() == 0) {
+      d.instance->reporter.Info(kId, "releasing a shared payload: " + error);
+    } else {
+      d.instance->reporter.Warning(kId, "releasing a shared payload: " + error);
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -99,6 +100,14 @@ class Raw {
   }
 
   void ReleaseOneWay(uint64_t payload) { Send(Type::kReleaseOneWay, protocol::PayloadRequest{payload}); }
+  // Without waiting: false when the socket's send buffer is full.
+  bool TryReleaseOneWay(uint64_t payload) {
+    std::vector<uint8_t> bytes =
+        protocol::EncodeMessage(Type::kReleaseOneWay, false, protocol::PayloadRequest{payload});
+    return send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  int fd() const { return fd_; }
 
   void SendStatus() { EXPECT_TRUE(SendPacket(fd_, protocol::Encode(Type::kStatus, false, {}))); }
   std::vector<protocol::StatusEntry> ReceiveStatus() {
@@ -169,6 +178,68 @@ TEST_F(Drain, AReleaseQueuedOnAnotherConnectionIsTakenBeforeAnOpenIsAnswered) {
     EXPECT_EQ(last.ReceiveOpen().status, Status::kNotFound) << "by KMT value, iteration " << i;
   }
   EXPECT_TRUE(first.Status().empty());
+}
+
+// However many releases a connection has queued (its send buffer decides how many fit), the last one is
+// taken before an open that came after it is answered: the drain reads what was queued, not a fixed count.
+TEST_F(Drain, AReleaseBehindThousandsOfOthersIsStillTaken) {
+  Raw first;
+  Raw owner;
+  int big = 4 << 20;
+  setsockopt(owner.fd(), SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  const std::string name = "Local\\drain-deep";
+  uint64_t payload = owner.Publish(name);
+  ASSERT_NE(payload, 0u);
+  constexpr int kAhead = 6000;
+  int ahead = 0;
+  {
+    FrozenBroker frozen;
+    ASSERT_TRUE(frozen.ok());
+    // Releases of a payload nobody holds: refused (and logged), but each is a message to get through.
+    while (ahead < kAhead && owner.TryReleaseOneWay(payload + 1)) ++ahead;
+    if (ahead < 4200 || !owner.TryReleaseOneWay(payload)) {
+      GTEST_SKIP() << "this machine's socket buffers (net.core.wmem_max) hold only " << ahead
+                   << " small messages, so no connection can queue the thousands this test needs";
+    }
+    first.SendOpen(name);
+  }
+  EXPECT_EQ(first.ReceiveOpen().status, Status::kNotFound)
+      << "an open answered with " << ahead << " releases and then the last holder's queued before it";
+}
+
+// A broker that takes nothing for the send timeout (stopped here) cannot take a release; the client keeps it,
+// waits no more for later ones, and sends them all before its next request, so the name does not stay held
+// until the process exits.
+TEST_F(Drain, ReleasesAStalledBrokerDidNotTakeAreSentBeforeTheNextRequest) {
+  Raw watcher;
+  BrokerClient client;
+  client.SetOptions({Broker().socket, NTBRIDGE_BROKER_PROGRAM, false});
+  std::string error;
+  int memfd = memfd_create("stalled", MFD_CLOEXEC);
+  protocol::PublishReply published;
+  ASSERT_TRUE(client.Publish(protocol::PublishRequest{protocol::kPublishName, {}, "Local\\stalled"}, memfd,
+                             &published, &error))
+      << error;
+  close(memfd);
+  ASSERT_EQ(published.status, Status::kOk);
+  {
+    FrozenBroker frozen;
+    ASSERT_TRUE(frozen.ok());
+    // Releases of a payload nobody holds fill the connection's send buffer; the one that finds it full
+    // waits for the send timeout and is kept.
+    bool kept = false;
+    for (int i = 0; i < 100000 && !kept; ++i) kept = !client.ReleaseOneWay(published.payload + 1, &error);
+    ASSERT_TRUE(kept) << "the send buffer never filled";
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(client.ReleaseOneWay(published.payload, &error)) << "the buffer is still full";
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2))
+        << "a release behind a kept one waited for the send timeout again";
+  }
+  std::vector<protocol::StatusEntry> entries;
+  protocol::StatusReply status;
+  ASSERT_TRUE(client.Status(&entries, &status, &error)) << error;
+  EXPECT_EQ(Find(entries, "Local\\stalled"), nullptr) << "the kept release was not sent before the request";
+  EXPECT_EQ(watcher.Open("Local\\stalled").status, Status::kNotFound);
 }
 
 TEST_F(Drain, AReleaseThenARequestOnTheSameConnectionKeepTheirOrder) {
