@@ -2,6 +2,7 @@
 // that another connection sends after it was queued sees it, whichever connection the broker serves first.
 // The broker is stopped (SIGSTOP) while the messages are queued, so that they all meet in one turn of its
 // loop; the connections speak the protocol directly, as a client of any kind could.
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -457,6 +459,43 @@ TEST(BrokerClientRevisions, ABrokerThatKnowsNoHelloGetsReleasesThatWaitForTheirR
   EXPECT_EQ(old.Types(), (std::vector<uint16_t>{uint16_t(Type::kHello), uint16_t(Type::kShareKmt),
                                                 uint16_t(Type::kRelease)}))
       << "not one refused kHello, then a revision-1 conversation";
+}
+
+// A broker that goes away while a new connection waits in its backlog (one that exits when idle, or is
+// killed) resets that connection during kHello: the request is retried, on a broker started anew.
+TEST(BrokerClientRevisions, AConnectionLostDuringHelloIsRetriedOnANewBroker) {
+  char pattern[] = "/tmp/ntbgone-XXXXXX";
+  const std::string folder = mkdtemp(pattern);
+  const std::string path = folder + "/broker.sock";
+  int listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  std::thread closer([&] {
+    pollfd waiting{listener, POLLIN, 0};
+    poll(&waiting, 1, 10000);  // a client waits in the backlog: go away without accepting it
+    close(listener);
+    unlink(path.c_str());
+  });
+  BrokerClient client;
+  client.SetOptions({path, NTBRIDGE_BROKER_PROGRAM, true});
+  std::string error;
+  int memfd = memfd_create("retried", MFD_CLOEXEC);
+  protocol::PublishReply reply;
+  const bool published = client.Publish(
+      protocol::PublishRequest{protocol::kPublishName, {}, "Local\\retried"}, memfd, &reply, &error);
+  close(memfd);
+  closer.join();
+  EXPECT_TRUE(published) << error;
+  EXPECT_EQ(reply.status, Status::kOk);
+  EXPECT_EQ(client.BrokerRevision(), 2u);
+  std::vector<protocol::StatusEntry> entries;
+  protocol::StatusReply status;
+  if (client.Status(&entries, &status, &error) && status.broker_pid > 0) kill(status.broker_pid, SIGTERM);
+  std::error_code ec;
+  std::filesystem::remove_all(folder, ec);
 }
 
 }  // namespace
