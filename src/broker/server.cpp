@@ -1,10 +1,8 @@
 #include "server.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,26 +31,6 @@ int64_t NowSeconds() {
 template <typename T>
 bool DecodeRequest(std::span<const uint8_t> body, T* m, std::string* why) {
   return protocol::DecodeBody(body, m, why);
-}
-
-// A descriptor of the same memfd payload with an open file description (and so a file offset) of its own,
-// or -1 where there is none to make (not a regular file: a dma-buf, a device node). Every descriptor passed
-// on with SCM_RIGHTS shares one description, and Mesa's import reads its header with lseek + read
-// (os_import_memory_fd): two processes importing the same payload at once move each other's offset and one
-// reads the header from the wrong place (VK_ERROR_INVALID_EXTERNAL_HANDLE). Each opener gets its own.
-int OwnFileDescription(int fd) {
-  struct stat st {};
-  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
-  char path[40];
-  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  int own = open(path, O_RDWR | O_CLOEXEC);
-  if (own < 0) return -1;
-  struct stat again {};
-  if (fstat(own, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
-    close(own);  // not the same file after all: hand out the original
-    return -1;
-  }
-  return own;
 }
 
 }  // namespace
@@ -147,10 +125,7 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
       DrainReleases(c);  // a name or KMT value released elsewhere is gone
       int fd = -1;
       protocol::OpenReply reply = registry_->Open(c.id, c.pid, r, &fd);
-      const int own = OwnFileDescription(fd);
-      const bool sent = Reply(c, Type::kOpen, protocol::EncodeBody(reply), own >= 0 ? own : fd);
-      if (own >= 0) close(own);
-      return sent;
+      return Reply(c, Type::kOpen, protocol::EncodeBody(reply), fd);
     }
     case Type::kShareKmt: {
       // Only the sender's own holds count, and its own releases came before this on its connection.

@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -243,32 +242,6 @@ TEST_F(Drain, ReleasesAStalledBrokerDidNotTakeAreSentBeforeTheNextRequest) {
   ASSERT_TRUE(client.Status(&entries, &status, &error)) << error;
   EXPECT_EQ(Find(entries, "Local\\stalled"), nullptr) << "the kept release was not sent before the request";
   EXPECT_EQ(watcher.Open("Local\\stalled").status, Status::kNotFound);
-}
-
-// Every opener of a memfd payload gets an open file description of its own, so that importers in several
-// processes do not share one file offset (Mesa's import reads a header at offset 0 with lseek + read).
-TEST_F(Drain, EveryOpenerOfAMemfdPayloadHasAFileOffsetOfItsOwn) {
-  Raw owner;
-  Raw a;
-  Raw b;
-  ASSERT_NE(owner.Publish("Local\\offsets"), 0u);
-  int fa = -1;
-  int fb = -1;
-  a.SendOpen("Local\\offsets");
-  EXPECT_EQ(a.Receive<protocol::OpenReply>(Type::kOpen, &fa).status, Status::kOk);
-  b.SendOpen("Local\\offsets");
-  EXPECT_EQ(b.Receive<protocol::OpenReply>(Type::kOpen, &fb).status, Status::kOk);
-  ASSERT_GE(fa, 0);
-  ASSERT_GE(fb, 0);
-  struct stat sa {};
-  struct stat sb {};
-  ASSERT_EQ(fstat(fa, &sa), 0);
-  ASSERT_EQ(fstat(fb, &sb), 0);
-  EXPECT_EQ(sa.st_ino, sb.st_ino) << "not the same payload";
-  EXPECT_EQ(lseek(fa, 4096, SEEK_SET), 4096);
-  EXPECT_EQ(lseek(fb, 0, SEEK_CUR), 0) << "the two openers share one file offset";
-  close(fa);
-  close(fb);
 }
 
 TEST_F(Drain, AReleaseThenARequestOnTheSameConnectionKeepTheirOrder) {
