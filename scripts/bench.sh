@@ -63,6 +63,13 @@ fi
 # The layer starts the broker (ntbridged) when none answers; it looks beside itself first, which is where the
 # build puts it (DIR/layer). NTBRIDGE_BROKER_PATH overrides.
 [ -x "$VK_ADD_LAYER_PATH/ntbridged" ] || echo "note: no ntbridged beside the layer: named/KMT benchmarks will be skipped" >&2
+# A broker of this run's own: one already running at the default socket (another build's, still within its
+# idle time) would otherwise answer, and be what is measured.
+if [ -z "${VK_NTBRIDGE_EXTERNAL_WIN32_BROKER_SOCKET:-}" ]; then
+  BROKER_DIR=$(mktemp -d /tmp/ntbridge-bench-XXXXXX)
+  export VK_NTBRIDGE_EXTERNAL_WIN32_BROKER_SOCKET=$BROKER_DIR/broker.sock
+  trap 'pkill -f -- "--socket $BROKER_DIR/broker.sock" 2>/dev/null; rm -rf "$BROKER_DIR"' EXIT
+fi
 
 {
   echo "date: $(date -u +%FT%TZ)"
