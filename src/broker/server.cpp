@@ -20,6 +20,8 @@ namespace {
 
 volatile sig_atomic_t g_stop = 0;
 
+constexpr uint64_t kRefusedReleasesLogged = 8;
+
 void OnStop(int) { g_stop = 1; }
 
 int64_t NowSeconds() {
@@ -92,6 +94,11 @@ void Server::CloseConnection(Connection& c, const std::string& why) {
   NTBRIDGE_LOG(why.empty() ? LogLevel::kDebug : LogLevel::kWarn,
                "connection " + std::to_string(c.id) + " of pid " + std::to_string(c.pid) + " closed" +
                    (why.empty() ? "" : ": " + why));
+  if (c.refused_releases > kRefusedReleasesLogged) {
+    NTBRIDGE_LOG(LogLevel::kWarn, "pid " + std::to_string(c.pid) + ": " + std::to_string(c.refused_releases) +
+                                      " one-way releases refused in all on connection " +
+                                      std::to_string(c.id));
+  }
   registry_->Drop(c.id);
   CloseAll(&c.pending_fds);
   close(c.fd);
@@ -142,13 +149,17 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
       protocol::PayloadRequest r;
       if (!DecodeRequest(body, &r, why)) return false;
       protocol::StatusCodeReply result = registry_->Release(c.id, r.payload);
-      if (result.status != protocol::Status::kOk) {
+      if (result.status != protocol::Status::kOk && ++c.refused_releases <= kRefusedReleasesLogged) {
         // No reply goes back: the sender's vkFreeMemory has returned. A payload of an earlier broker (its
         // holds died with it) is the harmless cause; anything else is a bug of the sender.
         char payload[24];
         std::snprintf(payload, sizeof payload, "%016llx", static_cast<unsigned long long>(r.payload));
-        NTBRIDGE_LOG(LogLevel::kWarn, "pid " + std::to_string(c.pid) + ": one-way release of payload " +
-                                          payload + " refused: " + protocol::StatusName(result.status));
+        NTBRIDGE_LOG(LogLevel::kWarn,
+                     "pid " + std::to_string(c.pid) + ": one-way release of payload " + payload +
+                         " refused: " + protocol::StatusName(result.status) +
+                         (c.refused_releases == kRefusedReleasesLogged
+                              ? " (further refused releases of this connection are only counted)"
+                              : ""));
       }
       return true;
     }

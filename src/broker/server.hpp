@@ -39,6 +39,9 @@ class Server {
     bool has_pending = false;
     std::vector<uint8_t> pending;
     std::vector<int> pending_fds;
+    // One-way releases the registry refused; only the first few are logged one by one (a client that keeps
+    // sending them must not fill the log), the rest are counted and reported when the connection closes.
+    uint64_t refused_releases = 0;
   };
   void Accept();
   // Handles the pending message or else reads one (if any is queued); false when the connection must close.
