@@ -240,6 +240,7 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
   VkDeviceSize allocation_size = 0;
   uint32_t memory_type_index = 0;
   bool inherit_handle = false;
+  std::optional<MemoryRecord> kmt_record;  // what GetGlobalShare needs, copied on the same visit
   const bool found =
       d->win32_enabled && info != nullptr && d->memories.Update(info->memory, [&](MemoryRecord& m) {
         violations = ValidateGetMemoryWin32Handle(true, info, handle, &m);
@@ -250,6 +251,8 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
         if (info->handleType == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT) {
           first = (m.nt_handles_fetched & info->handleType) == 0;
           m.nt_handles_fetched |= info->handleType;
+        } else {
+          kmt_record = m;
         }
       });
   if (!found) violations = ValidateGetMemoryWin32Handle(d->win32_enabled, info, handle, nullptr);
@@ -257,18 +260,12 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
   const VkExternalMemoryHandleTypeFlagBits type = info->handleType;
 
   if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT) {
-    std::optional<MemoryRecord> record = d->memories.Find(info->memory);
     uint32_t kmt = 0;
-    VkResult r = record ? GetGlobalShare(*d, info->memory, *record, &kmt) : VK_ERROR_VALIDATION_FAILED_EXT;
-    if (!record) {
-      ReportFatalViolation(reporter, "VUID-VkMemoryGetWin32HandleInfoKHR-memory-parameter",
-                           "vkGetMemoryWin32HandleKHR: pGetWin32HandleInfo->memory " +
-                               Hex(uint64_t(info->memory)) + " was freed during the call");
-    }
+    VkResult r = GetGlobalShare(*d, info->memory, *kmt_record, &kmt);
     if (r != VK_SUCCESS) return r;
     d->memories.Update(info->memory, [&](MemoryRecord& m) {
-      m.kmt = record->kmt;
-      m.broker_payload = record->broker_payload;
+      m.kmt = kmt_record->kmt;
+      m.broker_payload = kmt_record->broker_payload;
     });
     *handle = reinterpret_cast<HANDLE>(static_cast<uintptr_t>(kmt));
     return VK_SUCCESS;
