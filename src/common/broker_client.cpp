@@ -56,16 +56,15 @@ bool BrokerClient::FlushReleases(bool wait, std::string* error) {
   for (; sent < unsent_releases_.size(); ++sent) {
     std::vector<uint8_t> bytes = protocol::EncodeMessage(protocol::Type::kReleaseOneWay, false,
                                                          protocol::PayloadRequest{unsent_releases_[sent]});
-    ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
-    if (n == static_cast<ssize_t>(bytes.size())) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (SendPacket(fd_, bytes, -1, wait ? 0 : MSG_DONTWAIT)) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
       unsent_releases_.erase(unsent_releases_.begin(), unsent_releases_.begin() + sent);
       *error = "the broker took no message for " + std::to_string(kReplyTimeoutSeconds) + " s; " +
                std::to_string(unsent_releases_.size()) +
                " release(s) are kept and sent before this process's next message to it";
       return false;
     }
-    *error = std::string("the broker connection failed (") + std::strerror(n < 0 ? errno : EPIPE) +
+    *error = std::string("the broker connection failed (") + std::strerror(errno) +
              "): the broker is gone, and every hold of this process with it";
     Disconnect();
     return false;

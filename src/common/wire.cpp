@@ -15,7 +15,7 @@ constexpr size_t kMaxFds = 4;  // more than any message carries, so that extra o
 
 }  // namespace
 
-bool SendPacket(int socket, std::span<const uint8_t> bytes, int attach_fd) {
+bool SendPacket(int socket, std::span<const uint8_t> bytes, int attach_fd, int flags) {
   iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
@@ -32,7 +32,7 @@ bool SendPacket(int socket, std::span<const uint8_t> bytes, int attach_fd) {
   }
   ssize_t n;
   do {
-    n = sendmsg(socket, &msg, MSG_NOSIGNAL);
+    n = sendmsg(socket, &msg, MSG_NOSIGNAL | flags);
   } while (n < 0 && errno == EINTR);
   return n == static_cast<ssize_t>(bytes.size());
 }

@@ -9,7 +9,8 @@
 namespace ntbridge {
 
 // Sends `bytes` and, when attach_fd >= 0, a copy of that descriptor (SCM_RIGHTS). False on failure (errno).
-bool SendPacket(int socket, std::span<const uint8_t> bytes, int attach_fd = -1);
+// `flags` are added to sendmsg's (MSG_DONTWAIT: fail with EAGAIN rather than wait for room).
+bool SendPacket(int socket, std::span<const uint8_t> bytes, int attach_fd = -1, int flags = 0);
 
 // kEmpty: nothing was queued (only without `wait`).
 enum class ReceiveResult { kOk, kClosed, kError, kMalformed, kEmpty };
