@@ -1,5 +1,8 @@
 #include "dispatch.hpp"
 
+#include "queries_sync.hpp"
+
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -89,6 +92,21 @@ PhysicalDeviceInfo InstanceData::Info(VkPhysicalDevice gpu) {
         if (std::strcmp(p.extensionName, VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME) == 0) {
           info.has_native_win32 = true;
         }
+        if (std::strcmp(p.extensionName, VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME) == 0) {
+          info.has_external_semaphore_fd = true;
+        }
+        if (std::strcmp(p.extensionName, VK_KHR_EXTERNAL_FENCE_FD_EXTENSION_NAME) == 0) {
+          info.has_external_fence_fd = true;
+        }
+        if (std::strcmp(p.extensionName, VK_KHR_EXTERNAL_SEMAPHORE_WIN32_EXTENSION_NAME) == 0) {
+          info.has_native_semaphore_win32 = true;
+        }
+        if (std::strcmp(p.extensionName, VK_KHR_EXTERNAL_FENCE_WIN32_EXTENSION_NAME) == 0) {
+          info.has_native_fence_win32 = true;
+        }
+        if (std::strcmp(p.extensionName, VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME) == 0) {
+          info.has_timeline_extension = true;
+        }
       }
     }
   }
@@ -104,6 +122,27 @@ PhysicalDeviceInfo InstanceData::Info(VkPhysicalDevice gpu) {
     std::memcpy(info.driver_uuid, id.driverUUID, VK_UUID_SIZE);
   }
   info.emulate = info.has_external_memory_fd && (!info.has_native_win32 || force_enable);
+  // Semaphores and fences: the driver's opaque fd objects where it has them, else the shared payload, whose
+  // queue operations need timeline semaphores (DESIGN.md §7).
+  if (next.GetPhysicalDeviceFeatures2 != nullptr && api_version >= VK_API_VERSION_1_1 &&
+      props.apiVersion >= VK_API_VERSION_1_1 &&
+      (std::min(api_version, props.apiVersion) >= VK_API_VERSION_1_2 || info.has_timeline_extension)) {
+    VkPhysicalDeviceTimelineSemaphoreFeatures timeline{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+    VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &timeline};
+    next.GetPhysicalDeviceFeatures2(gpu, &features);
+    info.has_timeline_semaphore = timeline.timelineSemaphore == VK_TRUE;
+  }
+  if (info.has_external_semaphore_fd) {
+    info.semaphore_driver_payload = DriverSemaphoreOpaqueFd(*this, gpu, VK_SEMAPHORE_TYPE_BINARY);
+    info.timeline_semaphore_driver_payload =
+        info.has_timeline_semaphore && DriverSemaphoreOpaqueFd(*this, gpu, VK_SEMAPHORE_TYPE_TIMELINE);
+  }
+  if (info.has_external_fence_fd) info.fence_driver_payload = DriverFenceOpaqueFd(*this, gpu);
+  info.emulate_semaphore = (!info.has_native_semaphore_win32 || force_enable) &&
+                           (info.semaphore_driver_payload || info.has_timeline_semaphore);
+  info.emulate_fence = (!info.has_native_fence_win32 || force_enable) &&
+                       (info.fence_driver_payload || info.has_timeline_semaphore);
   std::lock_guard lock(mutex);
   physical_devices[gpu] = info;
   return info;

@@ -13,9 +13,14 @@
 
 #include "debug_report.hpp"
 #include "memory_record.hpp"
+#include "sync_record.hpp"
 #include "vk_win32.hpp"
 
 namespace ntbridge {
+
+namespace shared_payload {
+class QueueBridge;
+}
 
 // The functions of the next layer (or driver) this layer calls. Only what it uses.
 struct InstanceDispatch {
@@ -26,6 +31,9 @@ struct InstanceDispatch {
   PFN_vkGetPhysicalDeviceProperties2 GetPhysicalDeviceProperties2 = nullptr;
   PFN_vkGetPhysicalDeviceExternalBufferProperties GetPhysicalDeviceExternalBufferProperties = nullptr;
   PFN_vkGetPhysicalDeviceImageFormatProperties2 GetPhysicalDeviceImageFormatProperties2 = nullptr;
+  PFN_vkGetPhysicalDeviceExternalSemaphoreProperties GetPhysicalDeviceExternalSemaphoreProperties = nullptr;
+  PFN_vkGetPhysicalDeviceExternalFenceProperties GetPhysicalDeviceExternalFenceProperties = nullptr;
+  PFN_vkGetPhysicalDeviceFeatures2 GetPhysicalDeviceFeatures2 = nullptr;
   PFN_vkCreateDebugUtilsMessengerEXT CreateDebugUtilsMessengerEXT = nullptr;
   PFN_vkDestroyDebugUtilsMessengerEXT DestroyDebugUtilsMessengerEXT = nullptr;
 };
@@ -39,6 +47,27 @@ struct DeviceDispatch {
   PFN_vkGetMemoryFdPropertiesKHR GetMemoryFdPropertiesKHR = nullptr;
   PFN_vkCreateBuffer CreateBuffer = nullptr;
   PFN_vkCreateImage CreateImage = nullptr;
+  // Semaphores and fences (sync.cpp, semaphore.cpp, fence.cpp, submit.cpp).
+  PFN_vkCreateSemaphore CreateSemaphore = nullptr;
+  PFN_vkDestroySemaphore DestroySemaphore = nullptr;
+  PFN_vkCreateFence CreateFence = nullptr;
+  PFN_vkDestroyFence DestroyFence = nullptr;
+  PFN_vkGetSemaphoreFdKHR GetSemaphoreFdKHR = nullptr;
+  PFN_vkImportSemaphoreFdKHR ImportSemaphoreFdKHR = nullptr;
+  PFN_vkGetFenceFdKHR GetFenceFdKHR = nullptr;
+  PFN_vkImportFenceFdKHR ImportFenceFdKHR = nullptr;
+  PFN_vkSignalSemaphore SignalSemaphore = nullptr;
+  PFN_vkWaitSemaphores WaitSemaphores = nullptr;
+  PFN_vkGetSemaphoreCounterValue GetSemaphoreCounterValue = nullptr;
+  PFN_vkWaitForFences WaitForFences = nullptr;
+  PFN_vkGetFenceStatus GetFenceStatus = nullptr;
+  PFN_vkResetFences ResetFences = nullptr;
+  PFN_vkQueueSubmit QueueSubmit = nullptr;
+  PFN_vkQueueSubmit2 QueueSubmit2 = nullptr;
+  PFN_vkQueueBindSparse QueueBindSparse = nullptr;
+  PFN_vkAcquireNextImageKHR AcquireNextImageKHR = nullptr;
+  PFN_vkAcquireNextImage2KHR AcquireNextImage2KHR = nullptr;
+  PFN_vkQueuePresentKHR QueuePresentKHR = nullptr;
 };
 
 struct PhysicalDeviceInfo {
@@ -49,6 +78,21 @@ struct PhysicalDeviceInfo {
   uint8_t driver_uuid[VK_UUID_SIZE] = {};
   // The layer emulates the extension on this device (fd present, and no native support or forced).
   bool emulate = false;
+
+  // Semaphores and fences (DESIGN.md §7).
+  bool has_external_semaphore_fd = false;
+  bool has_external_fence_fd = false;
+  bool has_native_semaphore_win32 = false;
+  bool has_native_fence_win32 = false;
+  bool has_timeline_extension = false;  // VK_KHR_timeline_semaphore (for a Vulkan 1.1 device)
+  bool has_timeline_semaphore = false;  // the feature, which the shared payload's queue operations need
+  // The layer emulates VK_KHR_external_semaphore_win32 / VK_KHR_external_fence_win32 here.
+  bool emulate_semaphore = false;
+  bool emulate_fence = false;
+  // The payload new exportable objects get: the driver's opaque fd object, or the layer's shared payload.
+  bool semaphore_driver_payload = false;           // binary semaphores
+  bool timeline_semaphore_driver_payload = false;  // timeline semaphores
+  bool fence_driver_payload = false;
 };
 
 struct InstanceData {
@@ -81,6 +125,24 @@ struct DeviceData {
   std::atomic<uint32_t> driver_fds_cloexec{0};
   // Of those, the memory types whose payload descriptors are all one device node (UniquePayloadId is 0).
   std::atomic<uint32_t> payload_ids_shared{0};
+
+  // The application enabled VK_KHR_external_semaphore_win32 / VK_KHR_external_fence_win32 (emulated).
+  bool semaphore_win32_enabled = false;
+  bool fence_win32_enabled = false;
+  SyncTable<VkSemaphore> semaphores;
+  SyncTable<VkFence> fences;
+  // How many payload references queue submissions must look at: shared payloads (permanent or temporary) and
+  // temporary imports of the driver's payloads (restored by the next wait). While it is 0, submissions go to
+  // the driver untouched.
+  std::atomic<int> submit_tracked{0};
+  // The threads and private semaphores that connect queue operations with shared payloads, made on first
+  // need (shared_payload/queue_bridge.hpp).
+  std::mutex bridge_mutex;
+  std::unique_ptr<shared_payload::QueueBridge> bridge;
+  shared_payload::QueueBridge* Bridge();  // made on first call; nullptr if that failed (reported)
+
+  DeviceData();
+  ~DeviceData();  // out of line: QueueBridge is complete there
 };
 
 // Dispatchable handles of one instance (or device) share the loader's dispatch table pointer.

@@ -16,41 +16,81 @@ namespace {
 
 enum class Level { kGlobal, kInstance, kDevice };
 
+// Which emulated extension a device command belongs to: a device without it gets the driver's command.
+enum class Gate { kNone, kMemory, kSemaphore, kFence, kSync };
+
 struct Entry {
   std::string_view name;
   PFN_vkVoidFunction function;
   Level level;
+  Gate gate = Gate::kNone;
+  bool win32 = false;  // a command of a Win32 extension: no driver command to fall back to
 };
 
 #define NTBRIDGE_HOOK(name, function, level) \
   Entry { name, reinterpret_cast<PFN_vkVoidFunction>(&function), Level::level }
+#define NTBRIDGE_DEVICE_HOOK(name, function, gate, win32) \
+  Entry { name, reinterpret_cast<PFN_vkVoidFunction>(&function), Level::kDevice, Gate::gate, win32 }
 
 // Sorted by name for the binary search below.
 const auto kEntries = [] {
   std::array entries = {
-      NTBRIDGE_HOOK("vkAllocateMemory", AllocateMemory, kDevice),
-      NTBRIDGE_HOOK("vkCreateBuffer", CreateBuffer, kDevice),
+      NTBRIDGE_DEVICE_HOOK("vkAcquireNextImageKHR", AcquireNextImageKHR, kSync, false),
+      NTBRIDGE_DEVICE_HOOK("vkAllocateMemory", AllocateMemory, kMemory, false),
+      NTBRIDGE_DEVICE_HOOK("vkCreateBuffer", CreateBuffer, kMemory, false),
       NTBRIDGE_HOOK("vkCreateDebugUtilsMessengerEXT", CreateDebugUtilsMessengerEXT, kInstance),
       NTBRIDGE_HOOK("vkCreateDevice", CreateDevice, kInstance),
-      NTBRIDGE_HOOK("vkCreateImage", CreateImage, kDevice),
+      NTBRIDGE_DEVICE_HOOK("vkCreateFence", CreateFence, kFence, false),
+      NTBRIDGE_DEVICE_HOOK("vkCreateImage", CreateImage, kMemory, false),
       NTBRIDGE_HOOK("vkCreateInstance", CreateInstance, kGlobal),
+      NTBRIDGE_DEVICE_HOOK("vkCreateSemaphore", CreateSemaphore, kSemaphore, false),
       NTBRIDGE_HOOK("vkDestroyDebugUtilsMessengerEXT", DestroyDebugUtilsMessengerEXT, kInstance),
-      NTBRIDGE_HOOK("vkDestroyDevice", DestroyDevice, kDevice),
+      NTBRIDGE_DEVICE_HOOK("vkDestroyDevice", DestroyDevice, kNone, false),
+      NTBRIDGE_DEVICE_HOOK("vkDestroyFence", DestroyFence, kFence, false),
       NTBRIDGE_HOOK("vkDestroyInstance", DestroyInstance, kInstance),
+      NTBRIDGE_DEVICE_HOOK("vkDestroySemaphore", DestroySemaphore, kSemaphore, false),
       NTBRIDGE_HOOK("vkEnumerateDeviceExtensionProperties", EnumerateDeviceExtensionProperties, kInstance),
-      NTBRIDGE_HOOK("vkFreeMemory", FreeMemory, kDevice),
-      NTBRIDGE_HOOK("vkGetDeviceProcAddr", GetDeviceProcAddr, kDevice),
+      NTBRIDGE_DEVICE_HOOK("vkFreeMemory", FreeMemory, kMemory, false),
+      NTBRIDGE_DEVICE_HOOK("vkGetDeviceProcAddr", GetDeviceProcAddr, kNone, false),
+      NTBRIDGE_DEVICE_HOOK("vkGetFenceStatus", GetFenceStatus, kFence, false),
+      NTBRIDGE_DEVICE_HOOK("vkGetFenceWin32HandleKHR", GetFenceWin32HandleKHR, kFence, true),
       NTBRIDGE_HOOK("vkGetInstanceProcAddr", GetInstanceProcAddr, kGlobal),
-      NTBRIDGE_HOOK("vkGetMemoryWin32HandleKHR", GetMemoryWin32HandleKHR, kDevice),
-      NTBRIDGE_HOOK("vkGetMemoryWin32HandlePropertiesKHR", GetMemoryWin32HandlePropertiesKHR, kDevice),
+      NTBRIDGE_DEVICE_HOOK("vkGetMemoryWin32HandleKHR", GetMemoryWin32HandleKHR, kMemory, true),
+      NTBRIDGE_DEVICE_HOOK("vkGetMemoryWin32HandlePropertiesKHR", GetMemoryWin32HandlePropertiesKHR, kMemory,
+                           true),
       NTBRIDGE_HOOK("vkGetPhysicalDeviceExternalBufferProperties", GetPhysicalDeviceExternalBufferProperties,
                     kInstance),
       NTBRIDGE_HOOK("vkGetPhysicalDeviceExternalBufferPropertiesKHR",
                     GetPhysicalDeviceExternalBufferProperties, kInstance),
+      NTBRIDGE_HOOK("vkGetPhysicalDeviceExternalFenceProperties", GetPhysicalDeviceExternalFenceProperties,
+                    kInstance),
+      NTBRIDGE_HOOK("vkGetPhysicalDeviceExternalFencePropertiesKHR", GetPhysicalDeviceExternalFenceProperties,
+                    kInstance),
+      NTBRIDGE_HOOK("vkGetPhysicalDeviceExternalSemaphoreProperties",
+                    GetPhysicalDeviceExternalSemaphoreProperties, kInstance),
+      NTBRIDGE_HOOK("vkGetPhysicalDeviceExternalSemaphorePropertiesKHR",
+                    GetPhysicalDeviceExternalSemaphoreProperties, kInstance),
       NTBRIDGE_HOOK("vkGetPhysicalDeviceImageFormatProperties2", GetPhysicalDeviceImageFormatProperties2,
                     kInstance),
       NTBRIDGE_HOOK("vkGetPhysicalDeviceImageFormatProperties2KHR", GetPhysicalDeviceImageFormatProperties2,
                     kInstance),
+      NTBRIDGE_DEVICE_HOOK("vkGetSemaphoreCounterValue", GetSemaphoreCounterValue, kSemaphore, false),
+      NTBRIDGE_DEVICE_HOOK("vkGetSemaphoreCounterValueKHR", GetSemaphoreCounterValue, kSemaphore, false),
+      NTBRIDGE_DEVICE_HOOK("vkGetSemaphoreWin32HandleKHR", GetSemaphoreWin32HandleKHR, kSemaphore, true),
+      NTBRIDGE_DEVICE_HOOK("vkImportFenceWin32HandleKHR", ImportFenceWin32HandleKHR, kFence, true),
+      NTBRIDGE_DEVICE_HOOK("vkImportSemaphoreWin32HandleKHR", ImportSemaphoreWin32HandleKHR, kSemaphore,
+                           true),
+      NTBRIDGE_DEVICE_HOOK("vkQueueBindSparse", QueueBindSparse, kSync, false),
+      NTBRIDGE_DEVICE_HOOK("vkQueuePresentKHR", QueuePresentKHR, kSync, false),
+      NTBRIDGE_DEVICE_HOOK("vkQueueSubmit", QueueSubmit, kSync, false),
+      NTBRIDGE_DEVICE_HOOK("vkQueueSubmit2", QueueSubmit2, kSync, false),
+      NTBRIDGE_DEVICE_HOOK("vkQueueSubmit2KHR", QueueSubmit2, kSync, false),
+      NTBRIDGE_DEVICE_HOOK("vkResetFences", ResetFences, kFence, false),
+      NTBRIDGE_DEVICE_HOOK("vkSignalSemaphore", SignalSemaphore, kSemaphore, false),
+      NTBRIDGE_DEVICE_HOOK("vkSignalSemaphoreKHR", SignalSemaphore, kSemaphore, false),
+      NTBRIDGE_DEVICE_HOOK("vkWaitForFences", WaitForFences, kFence, false),
+      NTBRIDGE_DEVICE_HOOK("vkWaitSemaphores", WaitSemaphores, kSemaphore, false),
+      NTBRIDGE_DEVICE_HOOK("vkWaitSemaphoresKHR", WaitSemaphores, kSemaphore, false),
   };
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
   return entries;
@@ -63,9 +103,20 @@ const Entry* Find(const char* name) {
   return (it != kEntries.end() && it->name == key) ? &*it : nullptr;
 }
 
-bool IsWin32Command(const char* name) {
-  return std::strcmp(name, "vkGetMemoryWin32HandleKHR") == 0 ||
-         std::strcmp(name, "vkGetMemoryWin32HandlePropertiesKHR") == 0;
+bool Enabled(const DeviceData& d, Gate gate) {
+  switch (gate) {
+    case Gate::kNone:
+      return true;
+    case Gate::kMemory:
+      return d.win32_enabled;
+    case Gate::kSemaphore:
+      return d.semaphore_win32_enabled;
+    case Gate::kFence:
+      return d.fence_win32_enabled;
+    case Gate::kSync:
+      return d.semaphore_win32_enabled || d.fence_win32_enabled;
+  }
+  return false;
 }
 
 }  // namespace
@@ -77,11 +128,10 @@ VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL GetDeviceProcAddr(VkDevice device, cons
   const Entry* e = Find(name);
   if (e != nullptr && e->level == Level::kDevice) {
     // A device without the emulated extension gets the driver's own commands: no overhead at all.
-    if (d->win32_enabled || std::strcmp(name, "vkGetDeviceProcAddr") == 0 ||
-        std::strcmp(name, "vkDestroyDevice") == 0) {
-      return e->function;
-    }
-    if (IsWin32Command(name)) return nullptr;
+    if (!Enabled(*d, e->gate)) return e->win32 ? nullptr : d->next.GetDeviceProcAddr(device, name);
+    // A command the layer wraps is offered only where the driver has it (vkQueueSubmit2 on Vulkan 1.3...).
+    if (e->win32 || d->next.GetDeviceProcAddr(device, name) != nullptr) return e->function;
+    return nullptr;
   }
   return d->next.GetDeviceProcAddr(device, name);
 }

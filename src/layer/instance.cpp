@@ -27,12 +27,32 @@ PFN Load(PFN_vkGetInstanceProcAddr gipa, VkInstance instance, const char* name, 
   return f;
 }
 
-const VkExtensionProperties kWin32Extension = [] {
+VkExtensionProperties Extension(const char* name, uint32_t spec_version) {
   VkExtensionProperties p{};
-  std::strncpy(p.extensionName, VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME, sizeof p.extensionName - 1);
-  p.specVersion = VK_KHR_EXTERNAL_MEMORY_WIN32_SPEC_VERSION;
+  std::strncpy(p.extensionName, name, sizeof p.extensionName - 1);
+  p.specVersion = spec_version;
   return p;
-}();
+}
+
+const VkExtensionProperties kWin32Extension =
+    Extension(VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME, VK_KHR_EXTERNAL_MEMORY_WIN32_SPEC_VERSION);
+const VkExtensionProperties kSemaphoreWin32Extension =
+    Extension(VK_KHR_EXTERNAL_SEMAPHORE_WIN32_EXTENSION_NAME, VK_KHR_EXTERNAL_SEMAPHORE_WIN32_SPEC_VERSION);
+const VkExtensionProperties kFenceWin32Extension =
+    Extension(VK_KHR_EXTERNAL_FENCE_WIN32_EXTENSION_NAME, VK_KHR_EXTERNAL_FENCE_WIN32_SPEC_VERSION);
+
+// The extensions the layer offers on a physical device, as it emulates them there.
+std::vector<VkExtensionProperties> Offered(const PhysicalDeviceInfo& info) {
+  std::vector<VkExtensionProperties> ours;
+  if (info.emulate) ours.push_back(kWin32Extension);
+  if (info.emulate_semaphore) ours.push_back(kSemaphoreWin32Extension);
+  if (info.emulate_fence) ours.push_back(kFenceWin32Extension);
+  return ours;
+}
+
+bool Named(const VkExtensionProperties& p, const char* name) {
+  return std::strcmp(p.extensionName, name) == 0;
+}
 
 // The usual two-call enumeration over `props`.
 VkResult Enumerate(const std::vector<VkExtensionProperties>& props, uint32_t* count,
@@ -84,6 +104,13 @@ VKAPI_ATTR VkResult VKAPI_CALL CreateInstance(const VkInstanceCreateInfo* create
       "vkGetPhysicalDeviceExternalBufferPropertiesKHR");
   n.GetPhysicalDeviceImageFormatProperties2 = Load<PFN_vkGetPhysicalDeviceImageFormatProperties2>(
       gipa, i, "vkGetPhysicalDeviceImageFormatProperties2", "vkGetPhysicalDeviceImageFormatProperties2KHR");
+  n.GetPhysicalDeviceExternalSemaphoreProperties = Load<PFN_vkGetPhysicalDeviceExternalSemaphoreProperties>(
+      gipa, i, "vkGetPhysicalDeviceExternalSemaphoreProperties",
+      "vkGetPhysicalDeviceExternalSemaphorePropertiesKHR");
+  n.GetPhysicalDeviceExternalFenceProperties = Load<PFN_vkGetPhysicalDeviceExternalFenceProperties>(
+      gipa, i, "vkGetPhysicalDeviceExternalFenceProperties", "vkGetPhysicalDeviceExternalFencePropertiesKHR");
+  n.GetPhysicalDeviceFeatures2 = Load<PFN_vkGetPhysicalDeviceFeatures2>(
+      gipa, i, "vkGetPhysicalDeviceFeatures2", "vkGetPhysicalDeviceFeatures2KHR");
   n.CreateDebugUtilsMessengerEXT =
       Load<PFN_vkCreateDebugUtilsMessengerEXT>(gipa, i, "vkCreateDebugUtilsMessengerEXT");
   n.DestroyDebugUtilsMessengerEXT =
@@ -104,11 +131,17 @@ VKAPI_ATTR VkResult VKAPI_CALL EnumerateDeviceExtensionProperties(VkPhysicalDevi
   InstanceData* inst = InstanceOf(gpu);
   if (layer_name != nullptr && std::strcmp(layer_name, kLayerName) == 0) {
     std::vector<VkExtensionProperties> ours;
-    if (inst == nullptr || inst->Info(gpu).emulate) ours.push_back(kWin32Extension);
+    if (inst == nullptr) {
+      ours = {kWin32Extension, kSemaphoreWin32Extension, kFenceWin32Extension};
+    } else {
+      ours = Offered(inst->Info(gpu));
+    }
     return Enumerate(ours, count, props);
   }
   if (inst == nullptr) return VK_ERROR_INITIALIZATION_FAILED;
-  if (layer_name != nullptr || !inst->Info(gpu).emulate || inst->Info(gpu).has_native_win32) {
+  const PhysicalDeviceInfo info = inst->Info(gpu);
+  std::vector<VkExtensionProperties> ours = Offered(info);
+  if (layer_name != nullptr || ours.empty()) {
     return inst->next.EnumerateDeviceExtensionProperties(gpu, layer_name, count, props);
   }
   uint32_t n = 0;
@@ -118,7 +151,12 @@ VKAPI_ATTR VkResult VKAPI_CALL EnumerateDeviceExtensionProperties(VkPhysicalDevi
   r = inst->next.EnumerateDeviceExtensionProperties(gpu, nullptr, &n, all.data());
   if (r < VK_SUCCESS) return r;
   all.resize(n);
-  all.push_back(kWin32Extension);
+  // A name the driver has itself (forced emulation over a native implementation) is listed once.
+  for (const VkExtensionProperties& e : ours) {
+    if (std::none_of(all.begin(), all.end(), [&](const auto& p) { return Named(p, e.extensionName); })) {
+      all.push_back(e);
+    }
+  }
   return Enumerate(all, count, props);
 }
 

@@ -78,16 +78,6 @@ VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& 
   return VK_SUCCESS;
 }
 
-// A VkDevice this layer did not create (one of an instance without ntbridge), passed to a command whose
-// pointer came from another device: there is no messenger to tell, so the report goes to stderr.
-VkResult UnknownDevice(const char* vuid, const char* command, VkDevice device) {
-  static const DebugReporter no_messengers;
-  ReportFatalViolation(no_messengers, vuid,
-                       std::string(command) + ": device " + Hex(device) +
-                           " was not created through ntbridge, so it has no VK_KHR_external_memory_win32");
-  return VK_ERROR_VALIDATION_FAILED_EXT;
-}
-
 }  // namespace
 
 VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAllocateInfo* info,
@@ -229,8 +219,8 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
                                                        HANDLE* handle) {
   DeviceData* d = DeviceOf(device);
   if (d == nullptr) {
-    return UnknownDevice("VUID-vkGetMemoryWin32HandleKHR-device-parameter", "vkGetMemoryWin32HandleKHR",
-                         device);
+    return UnknownDeviceReport("VUID-vkGetMemoryWin32HandleKHR-device-parameter", "vkGetMemoryWin32HandleKHR",
+                               device);
   }
   const DebugReporter& reporter = d->instance->reporter;
   // One visit to the record under the table's lock checks the rules and, for an NT handle, does 00663's
@@ -340,8 +330,8 @@ GetMemoryWin32HandlePropertiesKHR(VkDevice device, VkExternalMemoryHandleTypeFla
                                   VkMemoryWin32HandlePropertiesKHR* properties) {
   DeviceData* d = DeviceOf(device);
   if (d == nullptr) {
-    return UnknownDevice("VUID-vkGetMemoryWin32HandlePropertiesKHR-device-parameter",
-                         "vkGetMemoryWin32HandlePropertiesKHR", device);
+    return UnknownDeviceReport("VUID-vkGetMemoryWin32HandlePropertiesKHR-device-parameter",
+                               "vkGetMemoryWin32HandlePropertiesKHR", device);
   }
   const DebugReporter& reporter = d->instance->reporter;
   const bool made_by_vulkan = FindExportedPayload(UniquePayloadId(HandleToFd(handle))).has_value();

@@ -56,12 +56,30 @@ void Untrack(const DeviceData& d, uint64_t payload) {
   if (it->second.empty()) g_held.erase(it);
 }
 
-std::string Uuid(const uint8_t* u) {
+}  // namespace
+
+std::string UuidString(const uint8_t* u) {
   char s[40];
   std::snprintf(s, sizeof s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
                 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
                 u[15]);
   return s;
+}
+
+namespace {
+
+std::string Uuid(const uint8_t* u) { return UuidString(u); }
+
+// What messages call an object of `kind`.
+const char* Noun(protocol::ObjectKind kind) {
+  switch (kind) {
+    case protocol::ObjectKind::kSemaphore:
+      return "semaphore";
+    case protocol::ObjectKind::kFence:
+      return "fence";
+    default:
+      return "memory object";
+  }
 }
 
 protocol::PayloadInfo InfoOf(const DeviceData& d, const MemoryRecord& record) {
@@ -92,12 +110,13 @@ void Release(const DeviceData& d, uint64_t payload) {
 // The name as the broker keys it, or an empty string after a warning that says what is wrong with it.
 // `command` and `field` name where it came from (only put together for the warning: this runs on every
 // open by name).
-std::string CheckedName(const DeviceData& d, LPCWSTR name, const char* command, const char* field) {
+std::string CheckedName(const DeviceData& d, LPCWSTR name, const char* command, const char* field,
+                        const char* noun = "memory object") {
   std::optional<std::string> utf8 = WideToUtf8(name);
   std::string why = utf8 ? CheckShareName(*utf8) : "it holds a value that is not a Unicode character";
   if (!why.empty()) {
     d.instance->reporter.Warning(
-        kId, std::string(command) + ": " + field + " is not a valid name for a shared memory object: " + why +
+        kId, std::string(command) + ": " + field + " is not a valid name for a shared " + noun + ": " + why +
                  ". Names are \"Local\\\\\", \"Global\\\\\" or no prefix, then up to " +
                  std::to_string(protocol::kMaxNameChars) + " characters in all");
     return {};
@@ -144,46 +163,143 @@ VkResult CheckAgainstExporter(const DeviceData& d, const protocol::OpenReply& re
 
 }  // namespace
 
-VkResult PublishName(DeviceData& device, VkDeviceMemory, int fd, MemoryRecord& record) {
+VkResult PublishPayload(DeviceData& device, const ShareSubject& subject, const protocol::PayloadInfo& info,
+                        LPCWSTR name, bool kmt, int fd, uint64_t* payload, uint32_t* kmt_value) {
   const DebugReporter& reporter = device.instance->reporter;
-  std::string name =
-      CheckedName(device, record.name.c_str(), kAllocate, "VkExportMemoryWin32HandleInfoKHR::name");
-  if (name.empty()) {
-    close(fd);
-    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
-  }
+  const char* noun = Noun(subject.kind);
   protocol::PublishRequest request;
-  request.flags = protocol::kPublishName;
-  request.info = InfoOf(device, record);
-  request.name = name;
+  if (name != nullptr) {
+    request.name = CheckedName(device, name, subject.command, subject.name_field, noun);
+    if (request.name.empty()) {
+      close(fd);
+      return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+    }
+    request.flags |= protocol::kPublishName;
+  }
+  if (kmt) request.flags |= protocol::kPublishKmt;
+  request.info = info;
+  request.info.object_kind = subject.kind;
   protocol::PublishReply reply;
   std::string error;
   bool sent = Client().Publish(request, fd, &reply, &error);
   close(fd);  // the broker has its own copy
+  const std::string what = name != nullptr ? "under the name \"" + request.name + "\"" : "with a KMT value";
   if (!sent) {
-    reporter.Warning(kId, std::string(kAllocate) + ": cannot export memory under the name \"" + name +
-                              "\": the ntbridged broker cannot be reached: " + error);
-    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+    reporter.Warning(kId, std::string(subject.command) + ": cannot share the " + noun + " " + what +
+                              ": the ntbridged broker cannot be reached: " + error);
+    return kmt && name == nullptr ? VK_ERROR_TOO_MANY_OBJECTS : VK_ERROR_INVALID_EXTERNAL_HANDLE;
   }
   switch (reply.status) {
     case Status::kOk:
-      record.broker_payload = reply.payload;
+      if (kmt && reply.kmt == 0) break;
+      *payload = reply.payload;
+      if (kmt_value != nullptr) *kmt_value = reply.kmt;
       Track(device, reply.payload);
       return VK_SUCCESS;
     case Status::kNameInUse:
-      reporter.Warning(kId, std::string(kAllocate) + ": VkExportMemoryWin32HandleInfoKHR::name \"" + name +
-                                "\" is already in use by a live memory object of this user; free that memory "
-                                "or choose another name");
+      reporter.Warning(kId, std::string(subject.command) + ": " + subject.name_field + " \"" + request.name +
+                                "\" is already in use by a live object of this user; free that object or "
+                                "choose another name");
       return VK_ERROR_INVALID_EXTERNAL_HANDLE;
     case Status::kTooMany:
-      reporter.Warning(kId, std::string(kAllocate) + ": the broker holds too many shared payloads to add \"" +
-                                name + "\"");
-      return VK_ERROR_OUT_OF_HOST_MEMORY;
+      reporter.Warning(kId, std::string(subject.command) +
+                                ": the broker holds too many shared payloads to share the " + noun + " " +
+                                what);
+      return kmt && name == nullptr ? VK_ERROR_TOO_MANY_OBJECTS : VK_ERROR_OUT_OF_HOST_MEMORY;
     default:
-      reporter.Warning(kId, std::string(kAllocate) + ": the broker refused the name \"" + name +
-                                "\": " + protocol::StatusName(reply.status));
-      return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+      break;
   }
+  reporter.Warning(kId, std::string(subject.command) + ": the broker refused to share the " + noun + " " +
+                            what + ": " + protocol::StatusName(reply.status));
+  return kmt && name == nullptr ? VK_ERROR_TOO_MANY_OBJECTS : VK_ERROR_INVALID_EXTERNAL_HANDLE;
+}
+
+VkResult ShareKmtOf(DeviceData& device, const ShareSubject& subject, uint64_t payload, uint32_t* kmt,
+                    bool* lost) {
+  *lost = false;
+  protocol::ShareKmtReply reply;
+  std::string error;
+  if (!Client().ShareKmt(payload, &reply, &error)) {
+    device.instance->reporter.Warning(
+        kId,
+        std::string(subject.command) + ": no KMT value: the ntbridged broker cannot be reached: " + error);
+    return VK_ERROR_TOO_MANY_OBJECTS;
+  }
+  if (reply.status == Status::kOk) {
+    *kmt = reply.kmt;
+    return VK_SUCCESS;
+  }
+  if (reply.status == Status::kTooMany) {
+    device.instance->reporter.Warning(
+        kId, std::string(subject.command) + ": the broker has no KMT value left to issue");
+    return VK_ERROR_TOO_MANY_OBJECTS;
+  }
+  // The broker that held the payload died: the caller publishes it anew.
+  Untrack(device, payload);
+  *lost = true;
+  return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+}
+
+VkResult OpenPayload(DeviceData& device, const ShareSubject& subject, HANDLE kmt_handle, LPCWSTR name,
+                     protocol::OpenReply* reply, int* fd) {
+  const DebugReporter& reporter = device.instance->reporter;
+  const char* noun = Noun(subject.kind);
+  *fd = -1;
+  protocol::OpenRequest request;
+  request.object_kind = subject.kind;
+  if (name != nullptr) {
+    request.name = CheckedName(device, name, subject.command, subject.name_field, noun);
+    if (request.name.empty()) return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  } else {
+    auto value = reinterpret_cast<uintptr_t>(kmt_handle);
+    if (value == 0 || value > UINT32_MAX) {
+      reporter.Warning(kId, std::string(subject.command) + ": handle " + Hex(kmt_handle) +
+                                " is not a global share (KMT) handle: those are nonzero 32-bit values");
+      return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+    }
+    request.kmt = static_cast<uint32_t>(value);
+  }
+  std::string error;
+  int payload_fd = -1;
+  if (!Client().Open(request, reply, &payload_fd, &error)) {
+    reporter.Warning(kId, std::string(subject.command) + ": cannot import " + Describe(request) +
+                              ": the ntbridged broker cannot be reached: " + error);
+    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  }
+  if (reply->status == Status::kWrongKind) {
+    reporter.Warning(kId, std::string(subject.command) + ": cannot import " + Describe(request) + " as a " +
+                              noun + ": it belongs to a " + Noun(reply->info.object_kind) +
+                              " (names and KMT values name one kind of object, as on Windows)");
+    if (payload_fd >= 0) close(payload_fd);
+    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  }
+  if (reply->status != Status::kOk) {
+    reporter.Warning(kId, std::string(subject.command) + ": cannot import " + Describe(request) + ": " +
+                              (name != nullptr ? std::string("no live ") + noun +
+                                                     " of this user is exported under that name"
+                                               : std::string("no live ") + noun +
+                                                     " of this user has that global share handle (it was "
+                                                     "never issued, or every object of its payload has "
+                                                     "been freed)"));
+    if (payload_fd >= 0) close(payload_fd);
+    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  }
+  Track(device, reply->payload);
+  *fd = payload_fd;
+  return VK_SUCCESS;
+}
+
+void ReleasePayload(DeviceData& device, uint64_t payload) {
+  if (payload == 0) return;
+  Untrack(device, payload);
+  Release(device, payload);
+}
+
+VkResult PublishName(DeviceData& device, VkDeviceMemory, int fd, MemoryRecord& record) {
+  const ShareSubject subject{protocol::ObjectKind::kMemory, kAllocate,
+                             "VkExportMemoryWin32HandleInfoKHR::name"};
+  return PublishPayload(device, subject, InfoOf(device, record), record.name.c_str(), false, fd,
+                        &record.broker_payload, nullptr);
 }
 
 namespace {
@@ -266,7 +382,6 @@ VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, 
                    const VkMemoryAllocateInfo& info, MemoryRecord& record, int* fd) {
   const DebugReporter& reporter = device.instance->reporter;
   *fd = -1;
-  protocol::OpenRequest request;
   if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT && name != nullptr) {
     ReportFatalViolation(reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handleType-01439",
                          std::string(kAllocate) +
@@ -275,37 +390,16 @@ VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, 
                              "NT handle types can be imported by name");
     return VK_ERROR_VALIDATION_FAILED_EXT;
   }
-  if (name != nullptr) {
-    request.name = CheckedName(device, name, kAllocate, "VkImportMemoryWin32HandleInfoKHR::name");
-    if (request.name.empty()) return VK_ERROR_INVALID_EXTERNAL_HANDLE;
-  } else {
-    auto value = reinterpret_cast<uintptr_t>(handle);
-    if (value == 0 || value > UINT32_MAX) {
-      reporter.Warning(kId, std::string(kAllocate) + ": VkImportMemoryWin32HandleInfoKHR::handle " +
-                                Hex(handle) +
-                                " is not a global share (KMT) handle: those are nonzero 32-bit values");
-      return VK_ERROR_INVALID_EXTERNAL_HANDLE;
-    }
-    request.kmt = static_cast<uint32_t>(value);
-  }
+  const ShareSubject subject{protocol::ObjectKind::kMemory, kAllocate,
+                             "VkImportMemoryWin32HandleInfoKHR::name"};
   protocol::OpenReply reply;
-  std::string error;
   int payload_fd = -1;
-  if (!Client().Open(request, &reply, &payload_fd, &error)) {
-    reporter.Warning(kId, std::string(kAllocate) + ": cannot import " + Describe(request) +
-                              ": the ntbridged broker cannot be reached: " + error);
-    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
-  }
-  if (reply.status != Status::kOk) {
-    reporter.Warning(kId,
-                     std::string(kAllocate) + ": cannot import " + Describe(request) + ": " +
-                         (name != nullptr ? "no live memory object of this user is exported under that name"
-                                          : "no live memory object of this user has that global share "
-                                            "handle (it was never issued, or every memory object of its "
-                                            "payload has been freed)"));
-    return VK_ERROR_INVALID_EXTERNAL_HANDLE;
-  }
-  VkResult r = CheckAgainstExporter(device, reply, info, request);
+  VkResult r = OpenPayload(device, subject, handle, name, &reply, &payload_fd);
+  if (r != VK_SUCCESS) return r;
+  protocol::OpenRequest request;  // for messages
+  request.kmt = name == nullptr ? static_cast<uint32_t>(reinterpret_cast<uintptr_t>(handle)) : 0;
+  if (name != nullptr) request.name = WideToUtf8(name).value_or("");
+  r = CheckAgainstExporter(device, reply, info, request);
   std::string why;
   if (r == VK_SUCCESS && !CheckPayloadFd(payload_fd, info.allocationSize, &why)) {
     reporter.Warning(kId, std::string(kAllocate) + ": the broker's payload for " + Describe(request) +
@@ -314,20 +408,17 @@ VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, 
   }
   if (r != VK_SUCCESS) {
     close(payload_fd);
-    Release(device, reply.payload);
+    ReleasePayload(device, reply.payload);
     return r;
   }
   record.broker_payload = reply.payload;
   record.kmt = reply.kmt;
-  Track(device, reply.payload);
   *fd = payload_fd;
   return VK_SUCCESS;
 }
 
 void ReleaseShare(DeviceData& device, const MemoryRecord& record) {
-  if (record.broker_payload == 0) return;
-  Untrack(device, record.broker_payload);
-  Release(device, record.broker_payload);
+  ReleasePayload(device, record.broker_payload);
 }
 
 void ReleaseDeviceShares(DeviceData& device) {

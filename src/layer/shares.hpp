@@ -1,9 +1,40 @@
 // Global share (KMT) values and named handles: kept by the per-user broker (DESIGN.md §4).
 #pragma once
 
+#include <string>
+
 #include "dispatch.hpp"
+#include "protocol.hpp"
 
 namespace ntbridge {
+
+// The object kind's side of a share request: what messages call the object and its fields.
+struct ShareSubject {
+  protocol::ObjectKind kind = protocol::ObjectKind::kMemory;
+  const char* command = "";     // "vkAllocateMemory", "vkCreateSemaphore", "vkImportFenceWin32HandleKHR"...
+  const char* name_field = "";  // "VkExportMemoryWin32HandleInfoKHR::name"...
+};
+
+// The generic handle model of the broker, for every object kind (memory, semaphores, fences).
+//
+// Registers the payload behind `fd` (consumed) under `name` (when not NULL) and/or with a KMT value (`kmt`).
+// On success `*payload` (and `*kmt_value` when asked) are set and this device holds the payload until
+// ReleasePayload.
+VkResult PublishPayload(DeviceData& device, const ShareSubject& subject, const protocol::PayloadInfo& info,
+                        LPCWSTR name, bool kmt, int fd, uint64_t* payload, uint32_t* kmt_value);
+// The KMT value of a payload this device holds (issued on first request). VK_ERROR_INVALID_EXTERNAL_HANDLE
+// with `*lost` set when the broker no longer knows it (it died: publish again).
+VkResult ShareKmtOf(DeviceData& device, const ShareSubject& subject, uint64_t payload, uint32_t* kmt,
+                    bool* lost);
+// Opens a payload by KMT value (`name` NULL) or by name, of `subject.kind`. On success `*fd` is a new
+// descriptor the caller owns, `reply` says what the exporter recorded, and this device holds the payload
+// until ReleasePayload.
+VkResult OpenPayload(DeviceData& device, const ShareSubject& subject, HANDLE kmt_handle, LPCWSTR name,
+                     protocol::OpenReply* reply, int* fd);
+// This device lets go of one hold on `payload`.
+void ReleasePayload(DeviceData& device, uint64_t payload);
+// The exporter's physical device, for messages.
+std::string UuidString(const uint8_t* uuid);
 
 // Registers the payload of `memory` (a descriptor of it is `fd`, which the call consumes) under the name of
 // its VkExportMemoryWin32HandleInfoKHR. Fails when the name is in use or the broker cannot be reached.

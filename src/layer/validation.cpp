@@ -71,3 +71,17 @@ std::string Hex(uint64_t value) {
 }
 
 }  // namespace ntbridge
+
+namespace ntbridge {
+
+VkResult UnknownDeviceReport(const char* vuid, const char* command, VkDevice device) {
+  static const DebugReporter no_messengers;
+  ReportFatalViolation(no_messengers, vuid,
+                       std::string(command) + ": device " + Hex(device) +
+                           " was not created through ntbridge, so it has no extension ntbridge emulates "
+                           "(VK_KHR_external_memory_win32, VK_KHR_external_semaphore_win32, "
+                           "VK_KHR_external_fence_win32)");
+  return VK_ERROR_VALIDATION_FAILED_EXT;
+}
+
+}  // namespace ntbridge

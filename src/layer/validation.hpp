@@ -30,6 +30,11 @@ bool ReportViolation(const DebugReporter& reporter, const char* vuid, const std:
 // Same, but for a violation after which calling the driver is never safe: always true, whatever the setting.
 bool ReportFatalViolation(const DebugReporter& reporter, const char* vuid, const std::string& message);
 
+// A VkDevice this layer did not create (one of an instance without ntbridge), passed to a command whose
+// pointer came from another device: there is no messenger to tell, so the report goes to stderr. Returns
+// VK_ERROR_VALIDATION_FAILED_EXT.
+VkResult UnknownDeviceReport(const char* vuid, const char* command, VkDevice device);
+
 // The rule's text from validusage.json (the rules of tools/codegen/registry.py win32-vuids), or nullptr.
 const char* SpecText(const char* vuid);
 

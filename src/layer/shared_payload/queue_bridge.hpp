@@ -1,0 +1,97 @@
+// Connects queue operations with shared payloads (DESIGN.md §7), for one device. A GPU cannot wait on or
+// signal a futex in a page of host memory, so:
+//  - a queue signal of a shared payload becomes a signal of one of the bridge's private timeline semaphores;
+//    the bridge's publisher thread waits for it on the host and then publishes into the shared state (so the
+//    state changes only once the GPU work before the signal has completed);
+//  - a queue wait on a shared payload becomes a wait on a private timeline semaphore; the bridge's gate
+//    thread waits for the shared state on the host and then signals it (so the GPU work after the wait starts
+//    only once the state allows).
+// Two threads per device, whatever the number of payloads; both stop when the device is destroyed.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shared_payload/sync_state.hpp"
+#include "vk_win32.hpp"
+
+namespace ntbridge {
+struct DeviceData;
+}
+
+namespace ntbridge::shared_payload {
+
+// A private timeline semaphore and the value a submission signals or waits for.
+struct Ticket {
+  VkSemaphore semaphore = VK_NULL_HANDLE;
+  uint64_t value = 0;
+};
+
+// What to publish into a shared state once a queue signal completes.
+struct Publish {
+  std::shared_ptr<SyncState> state;
+  uint64_t value = 0;  // timeline: the signalled value; binary and fence: ignored
+  // Fences: the layer's record learns that the submission completed (fence_pending), keyed by this handle.
+  VkFence fence = VK_NULL_HANDLE;
+};
+
+class QueueBridge {
+ public:
+  // Starts the threads. nullptr on failure, `error` saying why.
+  static std::unique_ptr<QueueBridge> Create(DeviceData& device, std::string* error);
+  ~QueueBridge();  // stops and joins both threads, destroys the private semaphores
+  QueueBridge(const QueueBridge&) = delete;
+  QueueBridge& operator=(const QueueBridge&) = delete;
+
+  // Two phases, so that a submission the driver refuses leaves nothing behind: Reserve before the driver
+  // call, then Commit* after it succeeded or Unreserve after it failed.
+  VkResult Reserve(Ticket* ticket);
+  void Unreserve(const Ticket& ticket);
+  // The submission signals `ticket`; once the GPU gets there, each of `publishes` is published.
+  void CommitSignal(const Ticket& ticket, std::vector<Publish> publishes);
+  // The submission waits on `ticket`; it is signalled once `state` allows: timeline counter >= value, binary
+  // or fence signalled (a binary semaphore's signal is consumed by this wait).
+  void CommitWait(const Ticket& ticket, std::shared_ptr<SyncState> state, uint64_t value, bool consume);
+
+  // How many threads the bridge runs (for tests of the bound).
+  static constexpr int kThreads = 2;
+
+ private:
+  explicit QueueBridge(DeviceData& device) : device_(device) {}
+  void PublisherLoop();
+  void GateLoop();
+  void Report(const std::string& message) const;
+
+  struct SignalJob {
+    Ticket ticket;
+    std::vector<Publish> publishes;
+  };
+  struct WaitJob {
+    Ticket ticket;
+    std::shared_ptr<SyncState> state;
+    uint64_t value = 0;
+    bool consume = false;
+  };
+
+  DeviceData& device_;
+  std::mutex mutex_;
+  bool stopping_ = false;
+  std::vector<Ticket> free_;  // private timeline semaphores whose last value has been reached
+  std::vector<VkSemaphore> all_;
+  std::vector<SignalJob> signals_;
+  std::vector<WaitJob> waits_;
+  // Wakes the publisher out of vkWaitSemaphores: a private timeline semaphore signalled from the host.
+  VkSemaphore wake_ = VK_NULL_HANDLE;
+  uint64_t wake_value_ = 0;  // guarded by mutex_
+  // Wakes the gate out of WaitMany.
+  Doorbell doorbell_;
+  std::thread publisher_;
+  std::thread gate_;
+};
+
+}  // namespace ntbridge::shared_payload

@@ -1,0 +1,199 @@
+#include "sync_support.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+
+namespace ntbridge::test {
+
+SyncDevice::SyncDevice() {
+  InstanceOptions options;
+  options.api_version = VK_API_VERSION_1_2;
+  vk = std::make_unique<VulkanInstance>(options);
+  if (!vk->ok()) {
+    error = vk->error;
+    return;
+  }
+  dev = std::make_unique<VulkanDevice>(
+      *vk, std::vector<const char*>{"VK_KHR_external_semaphore_win32", "VK_KHR_external_fence_win32",
+                                    "VK_KHR_external_memory_win32"});
+  if (dev->device == VK_NULL_HANDLE) {
+    error = "vkCreateDevice with the sync extensions failed: " + std::to_string(dev->create_result);
+    return;
+  }
+  auto load = [&](const char* name) { return vkGetDeviceProcAddr(dev->device, name); };
+  GetSemaphoreWin32HandleKHR =
+      reinterpret_cast<PFN_vkGetSemaphoreWin32HandleKHR>(load("vkGetSemaphoreWin32HandleKHR"));
+  ImportSemaphoreWin32HandleKHR =
+      reinterpret_cast<PFN_vkImportSemaphoreWin32HandleKHR>(load("vkImportSemaphoreWin32HandleKHR"));
+  GetFenceWin32HandleKHR = reinterpret_cast<PFN_vkGetFenceWin32HandleKHR>(load("vkGetFenceWin32HandleKHR"));
+  ImportFenceWin32HandleKHR =
+      reinterpret_cast<PFN_vkImportFenceWin32HandleKHR>(load("vkImportFenceWin32HandleKHR"));
+}
+
+SyncDevice::~SyncDevice() {
+  if (dev && dev->device != VK_NULL_HANDLE) vkDeviceWaitIdle(dev->device);
+}
+
+VkSemaphore SyncDevice::Semaphore(VkSemaphoreType type, uint64_t initial,
+                                  VkExternalSemaphoreHandleTypeFlags export_types,
+                                  const VkExportSemaphoreWin32HandleInfoKHR* win32, VkResult* result) {
+  VkSemaphoreTypeCreateInfo t{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO, nullptr, type, initial};
+  VkExportSemaphoreCreateInfo e{VK_STRUCTURE_TYPE_EXPORT_SEMAPHORE_CREATE_INFO, win32, export_types};
+  if (export_types != 0 || win32 != nullptr) t.pNext = &e;
+  VkSemaphoreCreateInfo info{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, &t, 0};
+  VkSemaphore s = VK_NULL_HANDLE;
+  VkResult r = vkCreateSemaphore(dev->device, &info, nullptr, &s);
+  if (result != nullptr) {
+    *result = r;
+  } else {
+    EXPECT_EQ(r, VK_SUCCESS) << "vkCreateSemaphore";
+  }
+  return s;
+}
+
+VkFence SyncDevice::Fence(bool signalled, VkExternalFenceHandleTypeFlags export_types,
+                          const VkExportFenceWin32HandleInfoKHR* win32, VkResult* result) {
+  VkExportFenceCreateInfo e{VK_STRUCTURE_TYPE_EXPORT_FENCE_CREATE_INFO, win32, export_types};
+  VkFenceCreateInfo info{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO,
+                         (export_types != 0 || win32 != nullptr) ? &e : nullptr,
+                         signalled ? VkFenceCreateFlags(VK_FENCE_CREATE_SIGNALED_BIT) : 0u};
+  VkFence f = VK_NULL_HANDLE;
+  VkResult r = vkCreateFence(dev->device, &info, nullptr, &f);
+  if (result != nullptr) {
+    *result = r;
+  } else {
+    EXPECT_EQ(r, VK_SUCCESS) << "vkCreateFence";
+  }
+  return f;
+}
+
+HANDLE SyncDevice::SemaphoreHandle(VkSemaphore sem, VkExternalSemaphoreHandleTypeFlagBits type,
+                                   VkResult* result) {
+  VkSemaphoreGetWin32HandleInfoKHR info{VK_STRUCTURE_TYPE_SEMAPHORE_GET_WIN32_HANDLE_INFO_KHR, nullptr, sem,
+                                        type};
+  HANDLE h = nullptr;
+  VkResult r = GetSemaphoreWin32HandleKHR(dev->device, &info, &h);
+  if (result != nullptr) {
+    *result = r;
+  } else {
+    EXPECT_EQ(r, VK_SUCCESS) << "vkGetSemaphoreWin32HandleKHR";
+  }
+  return h;
+}
+
+HANDLE SyncDevice::FenceHandle(VkFence f, VkExternalFenceHandleTypeFlagBits type, VkResult* result) {
+  VkFenceGetWin32HandleInfoKHR info{VK_STRUCTURE_TYPE_FENCE_GET_WIN32_HANDLE_INFO_KHR, nullptr, f, type};
+  HANDLE h = nullptr;
+  VkResult r = GetFenceWin32HandleKHR(dev->device, &info, &h);
+  if (result != nullptr) {
+    *result = r;
+  } else {
+    EXPECT_EQ(r, VK_SUCCESS) << "vkGetFenceWin32HandleKHR";
+  }
+  return h;
+}
+
+VkResult SyncDevice::ImportSemaphore(VkSemaphore sem, VkExternalSemaphoreHandleTypeFlagBits type,
+                                     HANDLE handle, LPCWSTR name, VkSemaphoreImportFlags flags) {
+  VkImportSemaphoreWin32HandleInfoKHR info{
+      VK_STRUCTURE_TYPE_IMPORT_SEMAPHORE_WIN32_HANDLE_INFO_KHR, nullptr, sem, flags, type, handle, name};
+  return ImportSemaphoreWin32HandleKHR(dev->device, &info);
+}
+
+VkResult SyncDevice::ImportFence(VkFence f, VkExternalFenceHandleTypeFlagBits type, HANDLE handle,
+                                 LPCWSTR name, VkFenceImportFlags flags) {
+  VkImportFenceWin32HandleInfoKHR info{
+      VK_STRUCTURE_TYPE_IMPORT_FENCE_WIN32_HANDLE_INFO_KHR, nullptr, f, flags, type, handle, name};
+  return ImportFenceWin32HandleKHR(dev->device, &info);
+}
+
+VkResult SyncDevice::Submit(const std::vector<Op>& waits, const std::vector<Op>& signals, VkFence fence) {
+  std::vector<VkSemaphore> ws, ss;
+  std::vector<uint64_t> wv, sv;
+  std::vector<VkPipelineStageFlags> stages;
+  for (const Op& o : waits) {
+    ws.push_back(o.semaphore);
+    wv.push_back(o.value);
+    stages.push_back(VK_PIPELINE_STAGE_ALL_COMMANDS_BIT);
+  }
+  for (const Op& o : signals) {
+    ss.push_back(o.semaphore);
+    sv.push_back(o.value);
+  }
+  VkTimelineSemaphoreSubmitInfo t{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+                                  nullptr,
+                                  static_cast<uint32_t>(wv.size()),
+                                  wv.data(),
+                                  static_cast<uint32_t>(sv.size()),
+                                  sv.data()};
+  VkSubmitInfo info{VK_STRUCTURE_TYPE_SUBMIT_INFO, &t};
+  info.waitSemaphoreCount = static_cast<uint32_t>(ws.size());
+  info.pWaitSemaphores = ws.data();
+  info.pWaitDstStageMask = stages.data();
+  info.signalSemaphoreCount = static_cast<uint32_t>(ss.size());
+  info.pSignalSemaphores = ss.data();
+  return vkQueueSubmit(dev->queue, 1, &info, fence);
+}
+
+VkResult SyncDevice::Submit2(const std::vector<Op>& waits, const std::vector<Op>& signals, VkFence fence) {
+  auto submit2 =
+      reinterpret_cast<PFN_vkQueueSubmit2KHR>(vkGetDeviceProcAddr(dev->device, "vkQueueSubmit2KHR"));
+  if (submit2 == nullptr) return VK_ERROR_EXTENSION_NOT_PRESENT;
+  std::vector<VkSemaphoreSubmitInfo> w, s;
+  for (const Op& o : waits) {
+    w.push_back({VK_STRUCTURE_TYPE_SEMAPHORE_SUBMIT_INFO, nullptr, o.semaphore, o.value,
+                 VK_PIPELINE_STAGE_2_ALL_COMMANDS_BIT, 0});
+  }
+  for (const Op& o : signals) {
+    s.push_back({VK_STRUCTURE_TYPE_SEMAPHORE_SUBMIT_INFO, nullptr, o.semaphore, o.value,
+                 VK_PIPELINE_STAGE_2_ALL_COMMANDS_BIT, 0});
+  }
+  VkSubmitInfo2 info{VK_STRUCTURE_TYPE_SUBMIT_INFO_2};
+  info.waitSemaphoreInfoCount = static_cast<uint32_t>(w.size());
+  info.pWaitSemaphoreInfos = w.data();
+  info.signalSemaphoreInfoCount = static_cast<uint32_t>(s.size());
+  info.pSignalSemaphoreInfos = s.data();
+  return submit2(dev->queue, 1, &info, fence);
+}
+
+uint64_t SyncDevice::Counter(VkSemaphore sem) {
+  uint64_t v = ~0ull;
+  EXPECT_EQ(vkGetSemaphoreCounterValue(dev->device, sem, &v), VK_SUCCESS);
+  return v;
+}
+
+VkResult SyncDevice::HostSignal(VkSemaphore sem, uint64_t value) {
+  VkSemaphoreSignalInfo info{VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO, nullptr, sem, value};
+  return vkSignalSemaphore(dev->device, &info);
+}
+
+VkResult SyncDevice::HostWait(VkSemaphore sem, uint64_t value, uint64_t timeout_ns) {
+  VkSemaphoreWaitInfo info{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO, nullptr, 0, 1, &sem, &value};
+  return vkWaitSemaphores(dev->device, &info, timeout_ns);
+}
+
+VkResult SyncDevice::WaitFence(VkFence f, uint64_t timeout_ns) {
+  return vkWaitForFences(dev->device, 1, &f, VK_TRUE, timeout_ns);
+}
+
+void SyncTest::SetUp() {
+  s = std::make_unique<SyncDevice>();
+  ASSERT_TRUE(s->ok()) << s->error;
+}
+
+void SyncTest::TearDown() {
+  if (!s || !s->vk) return;
+  auto problems = s->vk->monitor.Problems();
+  EXPECT_TRUE(problems.empty()) << "unexpected messages:" << Describe(problems);
+  s.reset();
+}
+
+std::wstring UniqueName(const char* tag) {
+  static std::atomic<int> n{0};
+  std::string t =
+      std::string("Local\\ntbridge-test-") + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(n++);
+  return std::wstring(t.begin(), t.end());
+}
+
+}  // namespace ntbridge::test

@@ -1,0 +1,78 @@
+// Test support for Win32 semaphores and fences: a device with the two sync extensions (and memory), the
+// extensions' commands, and small helpers to create, export, import and submit.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vk_fixture.hpp"
+
+namespace ntbridge::test {
+
+inline constexpr auto kSemNt = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_BIT;
+inline constexpr auto kSemKmt = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT;
+inline constexpr auto kFenceNt = VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_WIN32_BIT;
+inline constexpr auto kFenceKmt = VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT;
+
+inline int Fd(HANDLE h) { return static_cast<int>(reinterpret_cast<intptr_t>(h)); }
+
+// A device with VK_KHR_external_semaphore_win32, VK_KHR_external_fence_win32 and VK_KHR_external_memory_win32
+// through ntbridge, over the Khronos validation layer, on an instance of Vulkan 1.2 (timeline semaphores).
+class SyncDevice {
+ public:
+  SyncDevice();
+  ~SyncDevice();
+  bool ok() const { return dev && dev->device != VK_NULL_HANDLE; }
+  std::string error;
+
+  std::unique_ptr<VulkanInstance> vk;
+  std::unique_ptr<VulkanDevice> dev;
+  PFN_vkGetSemaphoreWin32HandleKHR GetSemaphoreWin32HandleKHR = nullptr;
+  PFN_vkImportSemaphoreWin32HandleKHR ImportSemaphoreWin32HandleKHR = nullptr;
+  PFN_vkGetFenceWin32HandleKHR GetFenceWin32HandleKHR = nullptr;
+  PFN_vkImportFenceWin32HandleKHR ImportFenceWin32HandleKHR = nullptr;
+
+  // `export_types` 0: not exportable. `win32` chained after VkExportSemaphoreCreateInfo when given.
+  VkSemaphore Semaphore(VkSemaphoreType type = VK_SEMAPHORE_TYPE_BINARY, uint64_t initial = 0,
+                        VkExternalSemaphoreHandleTypeFlags export_types = 0,
+                        const VkExportSemaphoreWin32HandleInfoKHR* win32 = nullptr,
+                        VkResult* result = nullptr);
+  VkFence Fence(bool signalled = false, VkExternalFenceHandleTypeFlags export_types = 0,
+                const VkExportFenceWin32HandleInfoKHR* win32 = nullptr, VkResult* result = nullptr);
+  HANDLE SemaphoreHandle(VkSemaphore s, VkExternalSemaphoreHandleTypeFlagBits type,
+                         VkResult* result = nullptr);
+  HANDLE FenceHandle(VkFence f, VkExternalFenceHandleTypeFlagBits type, VkResult* result = nullptr);
+  VkResult ImportSemaphore(VkSemaphore s, VkExternalSemaphoreHandleTypeFlagBits type, HANDLE handle,
+                           LPCWSTR name = nullptr, VkSemaphoreImportFlags flags = 0);
+  VkResult ImportFence(VkFence f, VkExternalFenceHandleTypeFlagBits type, HANDLE handle,
+                       LPCWSTR name = nullptr, VkFenceImportFlags flags = 0);
+
+  struct Op {
+    VkSemaphore semaphore;
+    uint64_t value = 0;  // timeline semaphores
+  };
+  // One vkQueueSubmit batch with no command buffers.
+  VkResult Submit(const std::vector<Op>& waits, const std::vector<Op>& signals,
+                  VkFence fence = VK_NULL_HANDLE);
+  // The same through vkQueueSubmit2.
+  VkResult Submit2(const std::vector<Op>& waits, const std::vector<Op>& signals,
+                   VkFence fence = VK_NULL_HANDLE);
+  uint64_t Counter(VkSemaphore s);
+  VkResult HostSignal(VkSemaphore s, uint64_t value);
+  VkResult HostWait(VkSemaphore s, uint64_t value, uint64_t timeout_ns);
+  VkResult WaitFence(VkFence f, uint64_t timeout_ns);
+};
+
+// A fixture with a SyncDevice that fails the test on any validation message it did not take itself.
+class SyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  std::unique_ptr<SyncDevice> s;
+};
+
+// A unique name for this test run ("Local\ntbridge-test-<pid>-<n>").
+std::wstring UniqueName(const char* tag);
+
+}  // namespace ntbridge::test

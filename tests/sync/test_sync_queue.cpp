@@ -1,0 +1,252 @@
+// Queue operations on shared semaphores and fences: a queue signal is published only once the GPU work before
+// it has completed, and a queue wait holds back the GPU work after it until the shared state allows it. The
+// data the GPU copies shows the order, not only the fences.
+#include <dirent.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "sync_support.hpp"
+
+namespace ntbridge::test {
+namespace {
+
+constexpr uint64_t kMs = 1000 * 1000;
+
+int CountThreads() {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n;
+}
+
+// Two host-visible buffers and a command pool: fill `src` on the GPU, or copy `src` to `dst`.
+class GpuWork {
+ public:
+  explicit GpuWork(VulkanDevice& dev) : dev_(dev) {
+    for (int i = 0; i < 2; ++i) {
+      VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+      bi.size = 256;
+      bi.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+      EXPECT_EQ(vkCreateBuffer(dev.device, &bi, nullptr, &buffers_[i]), VK_SUCCESS);
+      VkMemoryRequirements req;
+      vkGetBufferMemoryRequirements(dev.device, buffers_[i], &req);
+      EXPECT_EQ(dev.Allocate(req.size, dev.HostVisibleType(), nullptr, &memory_[i]), VK_SUCCESS);
+      vkBindBufferMemory(dev.device, buffers_[i], memory_[i], 0);
+    }
+    VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    vkCreateCommandPool(dev.device, &pi, nullptr, &pool_);
+  }
+  ~GpuWork() {
+    vkDeviceWaitIdle(dev_.device);
+    for (VkCommandBuffer c : commands_) vkFreeCommandBuffers(dev_.device, pool_, 1, &c);
+    vkDestroyCommandPool(dev_.device, pool_, nullptr);
+    for (int i = 0; i < 2; ++i) {
+      vkDestroyBuffer(dev_.device, buffers_[i], nullptr);
+      dev_.Free(memory_[i]);
+    }
+  }
+  VkCommandBuffer Fill(uint32_t value) {
+    return Record([&](VkCommandBuffer c) { vkCmdFillBuffer(c, buffers_[0], 0, 256, value); });
+  }
+  VkCommandBuffer Copy() {
+    return Record([&](VkCommandBuffer c) {
+      VkBufferCopy region{0, 0, 256};
+      vkCmdCopyBuffer(c, buffers_[0], buffers_[1], 1, &region);
+    });
+  }
+  uint32_t Src() { return dev_.ReadU32(memory_[0]); }
+  uint32_t Dst() { return dev_.ReadU32(memory_[1]); }
+  void SetSrc(uint32_t v) { dev_.WriteU32(memory_[0], v); }
+
+  // One batch: waits, `command`, signals, fence.
+  VkResult Submit(VkCommandBuffer command, const std::vector<SyncDevice::Op>& waits,
+                  const std::vector<SyncDevice::Op>& signals, VkFence fence) {
+    std::vector<VkSemaphore> ws, ss;
+    std::vector<uint64_t> wv, sv;
+    std::vector<VkPipelineStageFlags> stages;
+    for (const auto& o : waits) {
+      ws.push_back(o.semaphore);
+      wv.push_back(o.value);
+      stages.push_back(VK_PIPELINE_STAGE_ALL_COMMANDS_BIT);
+    }
+    for (const auto& o : signals) {
+      ss.push_back(o.semaphore);
+      sv.push_back(o.value);
+    }
+    VkTimelineSemaphoreSubmitInfo t{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+                                    nullptr,
+                                    static_cast<uint32_t>(wv.size()),
+                                    wv.data(),
+                                    static_cast<uint32_t>(sv.size()),
+                                    sv.data()};
+    VkSubmitInfo info{VK_STRUCTURE_TYPE_SUBMIT_INFO, &t};
+    info.waitSemaphoreCount = static_cast<uint32_t>(ws.size());
+    info.pWaitSemaphores = ws.data();
+    info.pWaitDstStageMask = stages.data();
+    info.commandBufferCount = 1;
+    info.pCommandBuffers = &command;
+    info.signalSemaphoreCount = static_cast<uint32_t>(ss.size());
+    info.pSignalSemaphores = ss.data();
+    return vkQueueSubmit(dev_.queue, 1, &info, fence);
+  }
+
+ private:
+  template <typename F>
+  VkCommandBuffer Record(F&& f) {
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, nullptr, pool_,
+                                   VK_COMMAND_BUFFER_LEVEL_PRIMARY, 1};
+    VkCommandBuffer c = VK_NULL_HANDLE;
+    vkAllocateCommandBuffers(dev_.device, &ai, &c);
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    vkBeginCommandBuffer(c, &bi);
+    f(c);
+    // Host reads after the fence or semaphore see the transfer's writes.
+    VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT,
+                            VK_ACCESS_HOST_READ_BIT};
+    vkCmdPipelineBarrier(c, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0,
+                         nullptr, 0, nullptr);
+    vkEndCommandBuffer(c);
+    commands_.push_back(c);
+    return c;
+  }
+  VulkanDevice& dev_;
+  VkBuffer buffers_[2] = {};
+  VkDeviceMemory memory_[2] = {};
+  VkCommandPool pool_ = VK_NULL_HANDLE;
+  std::vector<VkCommandBuffer> commands_;
+};
+
+class SyncQueue : public SyncTest {};
+
+TEST_F(SyncQueue, QueueWaitHoldsBackTheWorkAfterItUntilTheHostSignal) {
+  GpuWork gpu(*s->dev);
+  VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemNt);
+  HANDLE h = s->SemaphoreHandle(a, kSemNt);
+  VkSemaphore b = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0);
+  ASSERT_EQ(s->ImportSemaphore(b, kSemNt, h), VK_SUCCESS);
+  close(Fd(h));
+  VkFence done = s->Fence(false);
+  gpu.SetSrc(0xAAAA);
+  ASSERT_EQ(gpu.Submit(gpu.Copy(), {{b, 1}}, {}, done), VK_SUCCESS);  // wait before signal
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(vkGetFenceStatus(s->dev->device, done), VK_NOT_READY)
+      << "the work ran before the semaphore allowed it";
+  gpu.SetSrc(0xBBBB);
+  ASSERT_EQ(s->HostSignal(a, 1), VK_SUCCESS);
+  ASSERT_EQ(s->WaitFence(done, 5000 * kMs), VK_SUCCESS);
+  EXPECT_EQ(gpu.Dst(), 0xBBBBu) << "the copy read what was there before the signal";
+  vkDestroyFence(s->dev->device, done, nullptr);
+  vkDestroySemaphore(s->dev->device, a, nullptr);
+  vkDestroySemaphore(s->dev->device, b, nullptr);
+}
+
+TEST_F(SyncQueue, QueueSignalIsPublishedAfterTheWorkBeforeIt) {
+  GpuWork gpu(*s->dev);
+  VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemKmt);
+  HANDLE k = s->SemaphoreHandle(a, kSemKmt);
+  VkSemaphore b = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0);
+  ASSERT_EQ(s->ImportSemaphore(b, kSemKmt, k), VK_SUCCESS);
+  for (uint32_t round = 1; round <= 20; ++round) {
+    ASSERT_EQ(gpu.Submit(gpu.Fill(0xC000 + round), {}, {{a, round}}, VK_NULL_HANDLE), VK_SUCCESS);
+    ASSERT_EQ(s->HostWait(b, round, 5000 * kMs), VK_SUCCESS) << "round " << round;
+    EXPECT_EQ(gpu.Src(), 0xC000 + round) << "the signal was seen before the fill it follows completed";
+  }
+  vkDestroySemaphore(s->dev->device, a, nullptr);
+  vkDestroySemaphore(s->dev->device, b, nullptr);
+}
+
+TEST_F(SyncQueue, BinarySemaphoreSignalThenWaitAcrossImport) {
+  GpuWork gpu(*s->dev);
+  VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_BINARY, 0, kSemNt);
+  HANDLE h = s->SemaphoreHandle(a, kSemNt);
+  VkSemaphore b = s->Semaphore(VK_SEMAPHORE_TYPE_BINARY, 0);
+  ASSERT_EQ(s->ImportSemaphore(b, kSemNt, h), VK_SUCCESS);
+  close(Fd(h));
+  VkFence done = s->Fence(false);
+  for (uint32_t round = 1; round <= 10; ++round) {
+    ASSERT_EQ(gpu.Submit(gpu.Fill(0xD000 + round), {}, {{a, 0}}, VK_NULL_HANDLE), VK_SUCCESS);
+    ASSERT_EQ(gpu.Submit(gpu.Copy(), {{b, 0}}, {}, done), VK_SUCCESS);
+    ASSERT_EQ(s->WaitFence(done, 5000 * kMs), VK_SUCCESS) << "round " << round;
+    EXPECT_EQ(gpu.Dst(), 0xD000 + round);
+    vkResetFences(s->dev->device, 1, &done);
+  }
+  vkDestroyFence(s->dev->device, done, nullptr);
+  vkDestroySemaphore(s->dev->device, a, nullptr);
+  vkDestroySemaphore(s->dev->device, b, nullptr);
+}
+
+TEST_F(SyncQueue, TemporaryBinaryImportEndsWithTheNextWait) {
+  VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_BINARY, 0, kSemNt);
+  HANDLE h = s->SemaphoreHandle(a, kSemNt);
+  VkSemaphore b = s->Semaphore(VK_SEMAPHORE_TYPE_BINARY, 0);
+  ASSERT_EQ(s->ImportSemaphore(b, kSemNt, h, nullptr, VK_SEMAPHORE_IMPORT_TEMPORARY_BIT), VK_SUCCESS);
+  close(Fd(h));
+  VkFence done = s->Fence(false);
+  ASSERT_EQ(s->Submit({}, {{a, 0}}, VK_NULL_HANDLE), VK_SUCCESS);
+  ASSERT_EQ(s->Submit({{b, 0}}, {}, done), VK_SUCCESS);  // consumes a's signal and ends the import
+  ASSERT_EQ(s->WaitFence(done, 5000 * kMs), VK_SUCCESS);
+  vkResetFences(s->dev->device, 1, &done);
+  // b has its own payload again: its signal and wait no longer touch a's.
+  ASSERT_EQ(s->Submit({}, {{b, 0}}, VK_NULL_HANDLE), VK_SUCCESS);
+  ASSERT_EQ(s->Submit({{b, 0}}, {}, done), VK_SUCCESS);
+  ASSERT_EQ(s->WaitFence(done, 5000 * kMs), VK_SUCCESS);
+  vkResetFences(s->dev->device, 1, &done);
+  // a's payload is still a's: its own signal and wait pair up as before.
+  ASSERT_EQ(s->Submit({}, {{a, 0}}, VK_NULL_HANDLE), VK_SUCCESS);
+  ASSERT_EQ(s->Submit({{a, 0}}, {}, done), VK_SUCCESS);
+  EXPECT_EQ(s->WaitFence(done, 5000 * kMs), VK_SUCCESS);
+  vkDestroyFence(s->dev->device, done, nullptr);
+  vkDestroySemaphore(s->dev->device, a, nullptr);
+  vkDestroySemaphore(s->dev->device, b, nullptr);
+}
+
+TEST_F(SyncQueue, ABoundedNumberOfThreadsForManyPayloads) {
+  // The driver's own threads start with the first submission and host wait: counted before.
+  VkSemaphore plain = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0);
+  ASSERT_EQ(s->Submit({}, {{plain, 1}}, VK_NULL_HANDLE), VK_SUCCESS);
+  ASSERT_EQ(s->HostWait(plain, 1, 5000 * kMs), VK_SUCCESS);
+  vkDestroySemaphore(s->dev->device, plain, nullptr);
+  const int before = CountThreads();
+  std::vector<VkSemaphore> sems;
+  for (int i = 0; i < 64; ++i) sems.push_back(s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemNt));
+  std::vector<SyncDevice::Op> signals;
+  for (VkSemaphore x : sems) signals.push_back({x, 1});
+  ASSERT_EQ(s->Submit({}, signals, VK_NULL_HANDLE), VK_SUCCESS);
+  for (VkSemaphore x : sems) ASSERT_EQ(s->HostWait(x, 1, 5000 * kMs), VK_SUCCESS);
+  EXPECT_LE(CountThreads() - before, 2) << "more than the bridge's two threads for 64 payloads";
+  for (VkSemaphore x : sems) vkDestroySemaphore(s->dev->device, x, nullptr);
+}
+
+TEST(SyncQueueLifetime, TheBridgeThreadsEndWithTheDevice) {
+  const int before = CountThreads();
+  {
+    SyncDevice s;
+    ASSERT_TRUE(s.ok()) << s.error;
+    VkSemaphore a = s.Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemNt);
+    ASSERT_EQ(s.Submit({}, {{a, 1}}, VK_NULL_HANDLE), VK_SUCCESS);
+    ASSERT_EQ(s.HostWait(a, 1, 5000 * kMs), VK_SUCCESS);
+    EXPECT_GT(CountThreads(), before);
+    vkDestroySemaphore(s.dev->device, a, nullptr);
+  }
+  // Threads the driver itself started may linger; the layer's two must be gone.
+  EXPECT_LE(CountThreads(), before + 0) << "a bridge thread outlived its device";
+}
+
+TEST_F(SyncQueue, DriverObjectsPassThroughUntouched) {
+  VkSemaphore plain = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0);
+  VkFence f = s->Fence(false);
+  ASSERT_EQ(s->Submit({}, {{plain, 3}}, f), VK_SUCCESS);
+  EXPECT_EQ(s->HostWait(plain, 3, 5000 * kMs), VK_SUCCESS);
+  EXPECT_EQ(s->WaitFence(f, 5000 * kMs), VK_SUCCESS);
+  vkDestroyFence(s->dev->device, f, nullptr);
+  vkDestroySemaphore(s->dev->device, plain, nullptr);
+}
+
+}  // namespace
+}  // namespace ntbridge::test
