@@ -855,5 +855,17 @@ TEST(SyncHandleTypeNames, EachKindNamesItsOwnBits) {
   EXPECT_STREQ(FenceHandleTypeName(6), "0x6");
 }
 
+TEST(SyncSpecText, TheGeneratedTableHoldsTheSyncRules) {
+  const char* text = SpecText("VUID-VkFenceGetWin32HandleInfoKHR-handleType-01449");
+  ASSERT_NE(text, nullptr);
+  EXPECT_STREQ(
+      text,
+      "If handleType is defined as an NT handle, vkGetFenceWin32HandleKHR must be called no more than "
+      "once for each valid unique combination of fence and handleType");
+  EXPECT_NE(SpecText("VUID-VkD3D12FenceSubmitInfoKHR-waitSemaphoreValuesCount-00079"), nullptr);
+  EXPECT_NE(SpecText("VUID-VkExportSemaphoreCreateInfo-handleTypes-01124"), nullptr);
+  EXPECT_NE(SpecText("VUID-vkImportFenceWin32HandleKHR-fence-04448"), nullptr);
+}
+
 }  // namespace
 }  // namespace ntbridge
