@@ -3,7 +3,9 @@
 
   registry.py struct-sizes OUT       C++ rows {sType, sizeof(struct)} for every struct in the headers
   registry.py spec-version EXT       the spec version of a device or instance extension
-  registry.py win32-vuids OUT        C++ rows {"VUID-...", "text"} of the Valid Usage rules ntbridge answers for
+  registry.py win32-vuids OUT        C++ rows {"VUID-...", "text"} of the Valid Usage rules ntbridge answers for:
+                                     VK_KHR_external_memory_win32, VK_KHR_external_semaphore_win32 and
+                                     VK_KHR_external_fence_win32
   registry.py win32-vuid-list        those VUIDs, one a line
   registry.py all-vuid-list          every VUID in validusage.json, one a line
 """
@@ -28,6 +30,24 @@ WIN32_ALL_RULES = [
     "VkExportMemoryAllocateInfo",
     "VkExternalMemoryBufferCreateInfo",
     "VkExternalMemoryImageCreateInfo",
+]
+# Every rule of these belongs to VK_KHR_external_semaphore_win32 or VK_KHR_external_fence_win32 (or, for the
+# last two, is about handleTypes, which the extensions extend with the Win32 types). VkD3D12FenceSubmitInfoKHR
+# belongs to VK_KHR_external_semaphore_win32.
+SYNC_ALL_RULES = [
+    "VkSemaphoreGetWin32HandleInfoKHR",
+    "vkGetSemaphoreWin32HandleKHR",
+    "VkExportSemaphoreWin32HandleInfoKHR",
+    "VkImportSemaphoreWin32HandleInfoKHR",
+    "vkImportSemaphoreWin32HandleKHR",
+    "VkD3D12FenceSubmitInfoKHR",
+    "VkFenceGetWin32HandleInfoKHR",
+    "vkGetFenceWin32HandleKHR",
+    "VkExportFenceWin32HandleInfoKHR",
+    "VkImportFenceWin32HandleInfoKHR",
+    "vkImportFenceWin32HandleKHR",
+    "VkExportSemaphoreCreateInfo",
+    "VkExportFenceCreateInfo",
 ]
 # Of these, only the rules that concern Win32 handles: the extension in their condition, or Win32, NT or
 # global share handles in their text.
@@ -115,21 +135,26 @@ def all_vuids(vu):
 def win32_vuids(vu):
     """[(vuid, text)] of the rules ntbridge must check or explain, in registry order."""
     rows = []
-    for name in WIN32_ALL_RULES + WIN32_SOME_RULES:
-        if name not in vu:
-            raise SystemExit(f"{name} not found in {VALIDUSAGE_JSON}")
-        for condition, entries in vu[name].items():
-            for e in entries:
-                if name in WIN32_SOME_RULES and not (
-                    "VK_KHR_external_memory_win32" in condition or WIN32_WORDS.search(e["text"])
-                ):
-                    continue
-                rows.append((e["vuid"], plain_text(e["text"])))
+
+    def add_rules_of(names):
+        for name in names:
+            if name not in vu:
+                raise SystemExit(f"{name} not found in {VALIDUSAGE_JSON}")
+            for condition, entries in vu[name].items():
+                for e in entries:
+                    if name in WIN32_SOME_RULES and not (
+                        "VK_KHR_external_memory_win32" in condition or WIN32_WORDS.search(e["text"])
+                    ):
+                        continue
+                    rows.append((e["vuid"], plain_text(e["text"])))
+
+    add_rules_of(WIN32_ALL_RULES + WIN32_SOME_RULES)
     every = all_vuids(vu)
     for vuid in WIN32_ALSO:
         if vuid not in every:
             raise SystemExit(f"{vuid} not found in {VALIDUSAGE_JSON}")
         rows.append((vuid, every[vuid]))
+    add_rules_of(SYNC_ALL_RULES)
     seen = set()
     return [r for r in rows if not (r[0] in seen or seen.add(r[0]))]
 

@@ -27,12 +27,16 @@ Violations ValidateCreateFence(const VkFenceCreateInfo& info, const SyncSupportQ
 
 // vkGetSemaphoreWin32HandleKHR. `record`: the layer's record of the semaphore, nullptr when unknown.
 // 01127 (second NT handle) needs the table's atomic check-and-set: see SyncNtHandleFetchedTwice.
+// `support` answers for the record's semaphore type; it is asked only when the semaphore holds an imported
+// payload (01128: VkExternalSemaphoreProperties::exportFromImportedHandleTypes).
 Violations ValidateGetSemaphoreWin32Handle(bool extension_enabled,
                                            const VkSemaphoreGetWin32HandleInfoKHR* info,
-                                           const HANDLE* pHandle, const SyncRecord* record);
-// vkGetFenceWin32HandleKHR.
+                                           const HANDLE* pHandle, const SyncRecord* record,
+                                           const SyncSupportQuery& support);
+// vkGetFenceWin32HandleKHR. `support`: as for semaphores (01450).
 Violations ValidateGetFenceWin32Handle(bool extension_enabled, const VkFenceGetWin32HandleInfoKHR* info,
-                                       const HANDLE* pHandle, const SyncRecord* record);
+                                       const HANDLE* pHandle, const SyncRecord* record,
+                                       const SyncSupportQuery& support);
 // VUID-VkSemaphoreGetWin32HandleInfoKHR-handleType-01127 /
 // VUID-VkFenceGetWin32HandleInfoKHR-handleType-01449.
 Violation SyncNtHandleFetchedTwice(SyncKind kind, uint64_t object, uint32_t handle_type);
@@ -55,8 +59,10 @@ struct SyncExporter {
 };
 
 // Importing into `record` (the importing object) a payload whose exporter is known: 03261 (flags), 03262
-// (semaphoreType), 01542 / 01543 (the compatibility table: same deviceUUID and driverUUID). Which of the two
-// is reported follows info.name: a named payload is 01543, a handle 01542.
+// (semaphoreType), 03322 (temporary import of a timeline payload), 01542 / 01543 (the compatibility table:
+// same deviceUUID and driverUUID). Which of the two is reported follows info.name: a named payload is 01543,
+// a handle 01542. An exporter of the other kind is not compared: the caller refuses that payload as an
+// invalid handle (VK_ERROR_INVALID_EXTERNAL_HANDLE, DESIGN.md §7) before asking.
 Violations ValidateImportSemaphoreFromExporter(const VkImportSemaphoreWin32HandleInfoKHR& info,
                                                const SyncRecord& record, const SyncExporter& exporter,
                                                const uint8_t (&device_uuid)[VK_UUID_SIZE],
