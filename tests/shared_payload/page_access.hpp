@@ -1,8 +1,9 @@
-// What the shared payload tests need from outside SyncState: a mapping of a payload's page of their own, to
-// write what a hostile or broken process would, and memfds made almost like a payload.
+// What the shared payload tests share: a mapping of a payload's page of their own, to write what a hostile or
+// broken process would, memfds made almost like a payload, and short helpers.
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <string>
 
 #include "shared_payload/sync_state.hpp"
 
@@ -20,6 +23,20 @@ namespace ntbridge::test {
 using Ms = std::chrono::milliseconds;
 
 inline shared_payload::Clock::time_point In(Ms ms) { return shared_payload::Clock::now() + ms; }
+
+inline std::shared_ptr<shared_payload::SyncState> Make(shared_payload::Kind kind, uint64_t value) {
+  std::string error;
+  auto s = shared_payload::SyncState::Create(kind, value, &error);
+  EXPECT_NE(s, nullptr) << error;
+  return s;
+}
+
+inline uint64_t ValueOf(const shared_payload::SyncState& s) {
+  uint64_t v = ~0ull;
+  std::string error;
+  EXPECT_EQ(s.Read(&v, &error), shared_payload::Status::kOk) << error;
+  return v;
+}
 
 inline int64_t MsSince(shared_payload::Clock::time_point t) {
   return std::chrono::duration_cast<Ms>(shared_payload::Clock::now() - t).count();

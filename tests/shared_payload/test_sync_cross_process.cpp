@@ -90,13 +90,6 @@ class SyncChild {
   std::string buffer_;
 };
 
-std::shared_ptr<SyncState> Make(Kind kind, uint64_t value) {
-  std::string error;
-  auto s = SyncState::Create(kind, value, &error);
-  EXPECT_NE(s, nullptr) << error;
-  return s;
-}
-
 TEST(SyncCrossProcess, ASignalInAnotherProcessWakesAWaitHere) {
   auto tl = Make(Kind::kTimelineSemaphore, 0);
   SyncChild child(*tl, {"signal", "7", "100"});
