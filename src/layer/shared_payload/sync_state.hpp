@@ -102,6 +102,8 @@ class SyncState {
   uint64_t id_ = 0;
   Page* page_ = nullptr;
   int holder_slot_ = -1;
+  // The process that took holder_slot_: only it leaves the slot (not a child forked with this object).
+  int holder_pid_ = 0;
   // The largest timeline value this mapping has seen: a page whose counter goes back is corrupt.
   mutable std::atomic<uint64_t> highest_seen_{0};
 };
