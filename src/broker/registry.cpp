@@ -1,6 +1,8 @@
 #include "registry.hpp"
 
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "log.hpp"
@@ -12,11 +14,14 @@ using protocol::Status;
 
 namespace {
 
-// Descriptors of one file share an identity; device nodes (NVIDIA's opaque fds) are one file for every
-// payload, so they have none.
+// Descriptors of one file share an identity. Device nodes (NVIDIA's opaque fds) are one file for every
+// payload, and so are files of the anonymous inode (the drm syncobj fds that are Mesa's opaque semaphore and
+// fence payloads, sync files, eventfds): they have none.
 uint64_t IdentityOf(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return 0;
+  struct statfs fs {};
+  if (fstatfs(fd, &fs) != 0 || fs.f_type == ANON_INODE_FS_MAGIC) return 0;
   return (static_cast<uint64_t>(st.st_dev) << 40) ^ static_cast<uint64_t>(st.st_ino);
 }
 

@@ -1,6 +1,7 @@
 // The broker protocol decoder, names, KMT values and the registry: pure functions, no broker, no driver.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -323,6 +324,22 @@ TEST_F(RegistryTest, OneFileIsOnePayloadWithOneKmtValue) {
   int open_fd = -1;
   EXPECT_EQ(reg.Open(3, 300, OpenRequest{first.kmt, ""}, &open_fd).status, Status::kOk)
       << "the second process's hold keeps the value alive";
+}
+
+// Mesa's opaque semaphore and fence fds are drm syncobj files, which share the one anonymous inode (as
+// eventfds do): two of them are two payloads, never one.
+TEST_F(RegistryTest, FilesOfTheAnonymousInodeAreNeverJoined) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 16);
+  auto first = reg.Publish(1, 100, PublishRequest{kPublishKmt, {}, ""}, eventfd(0, EFD_CLOEXEC));
+  auto second = reg.Publish(1, 100, PublishRequest{kPublishKmt, {}, ""}, eventfd(0, EFD_CLOEXEC));
+  ASSERT_EQ(first.status, Status::kOk);
+  ASSERT_EQ(second.status, Status::kOk);
+  EXPECT_NE(second.payload, first.payload);
+  EXPECT_NE(second.kmt, first.kmt);
+  EXPECT_EQ(reg.size(), 2u);
 }
 
 TEST_F(RegistryTest, RefusesPastItsLimitAndClosesTheDescriptor) {
