@@ -1,6 +1,6 @@
 // libFuzzer target: the broker's protocol decoder on arbitrary bytes (what a hostile or broken peer can
 // send). Decoding never crashes or reads out of bounds; whatever decodes re-encodes to bytes that decode to
-// the same.
+// the same, in each layout a body has (before and from revision 3, for those with an object kind).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,19 +11,45 @@ namespace {
 
 using namespace ntbridge::protocol;
 
+// Bodies whose layout depends on the revision.
+template <typename M>
+constexpr bool kPerRevision = requires(const M& m) {
+  EncodeBody(m, kRevision);
+};
+
 // decode(encode(decode(body))) == decode(body), compared through a second encoding.
 template <typename M>
-void RoundTrip(std::span<const uint8_t> body) {
+void RoundTripIn(std::span<const uint8_t> body, uint32_t revision) {
+  auto encode = [&](const M& m) {
+    if constexpr (kPerRevision<M>) {
+      return EncodeBody(m, revision);
+    } else {
+      return EncodeBody(m);
+    }
+  };
+  auto decode = [&](std::span<const uint8_t> b, M* m, std::string* error) {
+    if constexpr (kPerRevision<M>) {
+      return DecodeBody(b, m, error, revision);
+    } else {
+      return DecodeBody(b, m, error);
+    }
+  };
   M m{};
   std::string error;
-  if (!ntbridge::protocol::DecodeBody(body, &m, &error)) {
+  if (!decode(body, &m, &error)) {
     if (error.empty()) __builtin_trap();  // a refusal says why
     return;
   }
-  std::vector<uint8_t> once = EncodeBody(m);
+  std::vector<uint8_t> once = encode(m);
   M again{};
-  if (!DecodeBody(once, &again, &error)) __builtin_trap();
-  if (EncodeBody(again) != once) __builtin_trap();
+  if (!decode(once, &again, &error)) __builtin_trap();
+  if (encode(again) != once) __builtin_trap();
+}
+
+template <typename M>
+void RoundTrip(std::span<const uint8_t> body) {
+  RoundTripIn<M>(body, kRevision);
+  if constexpr (kPerRevision<M>) RoundTripIn<M>(body, kRevisionObjectKinds - 1);
 }
 
 }  // namespace

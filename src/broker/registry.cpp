@@ -1,6 +1,8 @@
 #include "registry.hpp"
 
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "log.hpp"
@@ -12,12 +14,20 @@ using protocol::Status;
 
 namespace {
 
-// Descriptors of one file share an identity; device nodes (NVIDIA's opaque fds) are one file for every
-// payload, so they have none.
+// Descriptors of one file share an identity. Device nodes (NVIDIA's opaque fds) are one file for every
+// payload, and so are files of the anonymous inode (the drm syncobj fds that are Mesa's opaque semaphore and
+// fence payloads, sync files, eventfds): they have none.
 uint64_t IdentityOf(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return 0;
+  struct statfs fs {};
+  if (fstatfs(fd, &fs) != 0 || fs.f_type == ANON_INODE_FS_MAGIC) return 0;
   return (static_cast<uint64_t>(st.st_dev) << 40) ^ static_cast<uint64_t>(st.st_ino);
+}
+
+// "a semaphore", "memory": how the log names a payload's kind.
+std::string Article(protocol::ObjectKind k) {
+  return k == protocol::ObjectKind::kMemory ? "memory" : std::string("a ") + protocol::ObjectKindName(k);
 }
 
 std::string Describe(uint64_t payload) {
@@ -74,6 +84,13 @@ protocol::PublishReply Registry::Publish(ConnectionId c, pid_t pid, const protoc
     if (auto known = identities_.find(identity); known != identities_.end()) {
       close(fd);
       Payload& p = payloads_.at(known->second);
+      if (p.info.object_kind != r.info.object_kind) {
+        NTBRIDGE_LOG(LogLevel::kInfo, "pid " + std::to_string(pid) + ": refused to share " + Describe(p.id) +
+                                          ", which is " + Article(p.info.object_kind) + ", as " +
+                                          Article(r.info.object_kind));
+        reply.status = Status::kWrongKind;
+        return reply;
+      }
       protocol::ShareKmtReply kmt_reply;
       AddHold(p, c, pid);
       kmt_reply = ShareKmt(c, p.id);
@@ -117,7 +134,9 @@ protocol::PublishReply Registry::Publish(ConnectionId c, pid_t pid, const protoc
   NTBRIDGE_LOG(LogLevel::kInfo, "pid " + std::to_string(pid) + " published " + Describe(id) +
                                     (p.name.empty() ? "" : " as \"" + p.name + "\"") +
                                     (kmt != 0 ? " with KMT value " + std::to_string(kmt) : "") + ", " +
-                                    std::to_string(r.info.allocation_size) + " bytes");
+                                    (r.info.object_kind == protocol::ObjectKind::kMemory
+                                         ? std::to_string(r.info.allocation_size) + " bytes"
+                                         : Article(r.info.object_kind)));
   reply.payload = id;
   reply.kmt = kmt;
   return reply;
@@ -142,6 +161,16 @@ protocol::OpenReply Registry::Open(ConnectionId c, pid_t pid, const protocol::Op
     return reply;
   }
   Payload& p = payloads_.at(id);
+  if (p.info.object_kind != r.object_kind) {
+    // As on Windows, a name or value of one kind of object is no handle of another.
+    NTBRIDGE_LOG(LogLevel::kInfo,
+                 "pid " + std::to_string(pid) + ": " +
+                     (r.kmt != 0 ? "KMT value " + std::to_string(r.kmt) : "name \"" + r.name + "\"") +
+                     " is " + Article(p.info.object_kind) + ", not " + Article(r.object_kind));
+    reply.status = Status::kWrongKind;
+    reply.info = p.info;
+    return reply;
+  }
   AddHold(p, c, pid);
   reply.payload = id;
   reply.kmt = p.kmt;

@@ -26,11 +26,13 @@ class Registry {
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
-  // Takes `fd` (closed on failure). The publisher holds the new payload once. A KMT-only publish of a file
-  // the broker already holds (memory imported from an NT handle of a shared payload) joins that payload, so
-  // one payload has one KMT value in every process.
+  // Takes `fd` (closed on failure). The publisher holds the new payload once. Names are one namespace for
+  // every object kind. A KMT-only publish of a file the broker already holds (an object imported from an NT
+  // handle of a shared payload) joins that payload, so one payload has one KMT value in every process; when
+  // that payload is of another kind it is kWrongKind.
   protocol::PublishReply Publish(ConnectionId c, pid_t pid, const protocol::PublishRequest& r, int fd);
   // On success `*fd` is the payload's descriptor (still owned by the registry) and the opener holds it once.
+  // A payload of another kind than `r.object_kind` is kWrongKind, with its info, and takes no hold.
   protocol::OpenReply Open(ConnectionId c, pid_t pid, const protocol::OpenRequest& r, int* fd);
   protocol::ShareKmtReply ShareKmt(ConnectionId c, uint64_t payload);
   protocol::StatusCodeReply Release(ConnectionId c, uint64_t payload);

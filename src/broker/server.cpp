@@ -35,6 +35,19 @@ bool DecodeRequest(std::span<const uint8_t> body, T* m, std::string* why) {
   return protocol::DecodeBody(body, m, why);
 }
 
+// A client before revision 3 knows memory only, and no kWrongKind: a payload of another kind is none of its
+// memory. Its publish is always of memory; one of a file held as a semaphore or fence is not acceptable.
+protocol::OpenReply InClientTerms(protocol::OpenReply reply, uint32_t revision) {
+  if (revision >= protocol::kRevisionObjectKinds || reply.status != protocol::Status::kWrongKind)
+    return reply;
+  return protocol::OpenReply{protocol::Status::kNotFound, 0, 0, {}};
+}
+protocol::PublishReply InClientTerms(protocol::PublishReply reply, uint32_t revision) {
+  if (revision < protocol::kRevisionObjectKinds && reply.status == protocol::Status::kWrongKind)
+    reply.status = protocol::Status::kBadRequest;
+  return reply;
+}
+
 }  // namespace
 
 void InstallSignalHandlers() {
@@ -120,19 +133,20 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
   switch (static_cast<Type>(type)) {
     case Type::kPublish: {
       protocol::PublishRequest r;
-      if (!DecodeRequest(body, &r, why)) return false;
+      if (!protocol::DecodeBody(body, &r, why, c.revision)) return false;
       int fd = fds[0];
       fds.clear();       // the registry owns it now
       DrainReleases(c);  // a name released elsewhere is free again
-      return Reply(c, Type::kPublish, protocol::EncodeBody(registry_->Publish(c.id, c.pid, r, fd)));
+      return Reply(c, Type::kPublish,
+                   protocol::EncodeBody(InClientTerms(registry_->Publish(c.id, c.pid, r, fd), c.revision)));
     }
     case Type::kOpen: {
       protocol::OpenRequest r;
-      if (!DecodeRequest(body, &r, why)) return false;
+      if (!protocol::DecodeBody(body, &r, why, c.revision)) return false;
       DrainReleases(c);  // a name or KMT value released elsewhere is gone
       int fd = -1;
-      protocol::OpenReply reply = registry_->Open(c.id, c.pid, r, &fd);
-      return Reply(c, Type::kOpen, protocol::EncodeBody(reply), fd);
+      protocol::OpenReply reply = InClientTerms(registry_->Open(c.id, c.pid, r, &fd), c.revision);
+      return Reply(c, Type::kOpen, protocol::EncodeBody(reply, c.revision), fd);
     }
     case Type::kShareKmt: {
       // Only the sender's own holds count, and its own releases came before this on its connection.
@@ -166,6 +180,7 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
     case Type::kHello: {
       protocol::HelloRequest r;
       if (!DecodeRequest(body, &r, why)) return false;
+      c.revision = std::min(r.revision, protocol::kRevision);  // a newer client keeps to ours
       NTBRIDGE_LOG(LogLevel::kDebug,
                    "connection " + std::to_string(c.id) + " speaks revision " + std::to_string(r.revision));
       return Reply(c, Type::kHello, protocol::EncodeBody(protocol::HelloReply{}));
@@ -177,7 +192,8 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
       }
       DrainReleases(c);  // what was released before this request is not listed
       for (const auto& e : registry_->Snapshot()) {
-        if (!Reply(c, Type::kStatusEntry, protocol::EncodeBody(e))) return false;
+        // A client before revision 3 sees every payload, without its kind.
+        if (!Reply(c, Type::kStatusEntry, protocol::EncodeBody(e, c.revision))) return false;
       }
       protocol::StatusReply end;
       end.broker_pid = static_cast<uint32_t>(getpid());

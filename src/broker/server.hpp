@@ -34,6 +34,9 @@ class Server {
     int fd = -1;
     ConnectionId id = 0;
     pid_t pid = 0;
+    // The protocol revision its client said in kHello (1 when it said none): requests are read, and replies
+    // written, in that revision's body layout.
+    uint32_t revision = 1;
     // A message read ahead of its turn by DrainReleases (one that is not a one-way release), with its
     // descriptors. The connection is not read again until it is handled, so its messages keep their order.
     bool has_pending = false;

@@ -4,6 +4,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -22,6 +23,40 @@ bool DecodeReply(const std::vector<uint8_t>& body, T* reply, std::string* error)
   if (protocol::DecodeBody(body, reply, &why)) return true;
   *error = "malformed reply from the broker: " + why;
   return false;
+}
+// For the replies whose layout changed: in that of the broker's `revision`.
+template <typename T>
+bool DecodeReply(const std::vector<uint8_t>& body, T* reply, std::string* error, uint32_t revision) {
+  std::string why;
+  if (protocol::DecodeBody(body, reply, &why, revision)) return true;
+  *error = "malformed reply from the broker: " + why;
+  return false;
+}
+
+// A body that is the same in every revision.
+auto FixedBody(std::vector<uint8_t> bytes) {
+  return [bytes = std::move(bytes)](uint32_t, std::vector<uint8_t>* body, std::string*) {
+    *body = bytes;
+    return true;
+  };
+}
+
+// The body of a publish or open of an object of `kind`. A broker before revision 3 knows memory only; one
+// that runs is left alone (its processes hold payloads through it) and a current one takes its place once it
+// has gone, on this process's next request.
+template <typename T>
+auto KindBody(const T& request, protocol::ObjectKind kind) {
+  return [&request, kind](uint32_t revision, std::vector<uint8_t>* body, std::string* error) {
+    if (kind != protocol::ObjectKind::kMemory && revision < protocol::kRevisionObjectKinds) {
+      *error = "the running ntbridged broker is too old (protocol revision " + std::to_string(revision) +
+               ") for semaphores and fences, which need revision " +
+               std::to_string(protocol::kRevisionObjectKinds) +
+               "; it will be replaced by a current one once it exits (when idle) or is stopped";
+      return false;
+    }
+    *body = protocol::EncodeBody(request, revision);
+    return true;
+  };
 }
 
 }  // namespace
@@ -142,20 +177,22 @@ bool BrokerClient::Hello(bool* refused, bool* lost, std::string* error) {
   protocol::HelloReply reply;
   if (!DecodeReply(std::vector<uint8_t>(message->body.begin(), message->body.end()), &reply, error))
     return false;
-  revision_ = reply.revision;
+  revision_ = std::min(reply.revision, protocol::kRevision);  // a newer broker answers in our layout
   return true;
 }
 
-bool BrokerClient::TransactOnce(protocol::Type type, const std::vector<uint8_t>& body, int attach_fd,
+bool BrokerClient::TransactOnce(protocol::Type type, const RequestBody& body, int attach_fd,
                                 std::vector<uint8_t>* reply_body, int* reply_fd, bool* lost,
                                 std::string* error) {
   *lost = false;
   if (!EnsureConnected(error, lost)) return false;
+  std::vector<uint8_t> request_body;
+  if (!body(revision_, &request_body, error)) return false;  // this broker cannot take it
   if (!FlushReleases(true, error)) {
     *lost = fd_ < 0;  // a broker that went away takes the holds with it: the request may go to a new one
     return false;
   }
-  std::vector<uint8_t> request = protocol::Encode(type, false, body);
+  std::vector<uint8_t> request = protocol::Encode(type, false, request_body);
   if (!SendPacket(fd_, request, attach_fd)) {
     *error = "the broker connection failed while sending";
     *lost = true;
@@ -188,7 +225,7 @@ bool BrokerClient::TransactOnce(protocol::Type type, const std::vector<uint8_t>&
   return true;
 }
 
-bool BrokerClient::Transact(protocol::Type type, const std::vector<uint8_t>& body, int attach_fd,
+bool BrokerClient::Transact(protocol::Type type, const RequestBody& body, int attach_fd,
                             std::vector<uint8_t>* reply_body, int* reply_fd, std::string* error) {
   bool lost = false;
   if (TransactOnce(type, body, attach_fd, reply_body, reply_fd, &lost, error)) return true;
@@ -201,7 +238,8 @@ bool BrokerClient::Publish(const protocol::PublishRequest& request, int fd, prot
                            std::string* error) {
   std::lock_guard lock(mutex_);
   std::vector<uint8_t> body;
-  return Transact(protocol::Type::kPublish, protocol::EncodeBody(request), fd, &body, nullptr, error) &&
+  return Transact(protocol::Type::kPublish, KindBody(request, request.info.object_kind), fd, &body, nullptr,
+                  error) &&
          DecodeReply(body, reply, error);
 }
 
@@ -210,8 +248,9 @@ bool BrokerClient::Open(const protocol::OpenRequest& request, protocol::OpenRepl
   std::lock_guard lock(mutex_);
   std::vector<uint8_t> body;
   *fd = -1;
-  if (!Transact(protocol::Type::kOpen, protocol::EncodeBody(request), -1, &body, fd, error)) return false;
-  if (!DecodeReply(body, reply, error) || (reply->status == protocol::Status::kOk) != (*fd >= 0)) {
+  if (!Transact(protocol::Type::kOpen, KindBody(request, request.object_kind), -1, &body, fd, error))
+    return false;
+  if (!DecodeReply(body, reply, error, revision_) || (reply->status == protocol::Status::kOk) != (*fd >= 0)) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
     if (error->empty()) *error = "the broker's reply and its descriptor disagree";
@@ -223,16 +262,18 @@ bool BrokerClient::Open(const protocol::OpenRequest& request, protocol::OpenRepl
 bool BrokerClient::ShareKmt(uint64_t payload, protocol::ShareKmtReply* reply, std::string* error) {
   std::lock_guard lock(mutex_);
   std::vector<uint8_t> body;
-  return Transact(protocol::Type::kShareKmt, protocol::EncodeBody(protocol::PayloadRequest{payload}), -1,
-                  &body, nullptr, error) &&
+  return Transact(protocol::Type::kShareKmt,
+                  FixedBody(protocol::EncodeBody(protocol::PayloadRequest{payload})), -1, &body, nullptr,
+                  error) &&
          DecodeReply(body, reply, error);
 }
 
 bool BrokerClient::Release(uint64_t payload, protocol::StatusCodeReply* reply, std::string* error) {
   std::lock_guard lock(mutex_);
   std::vector<uint8_t> body;
-  return Transact(protocol::Type::kRelease, protocol::EncodeBody(protocol::PayloadRequest{payload}), -1,
-                  &body, nullptr, error) &&
+  return Transact(protocol::Type::kRelease,
+                  FixedBody(protocol::EncodeBody(protocol::PayloadRequest{payload})), -1, &body, nullptr,
+                  error) &&
          DecodeReply(body, reply, error);
 }
 
@@ -244,8 +285,8 @@ bool BrokerClient::ReleaseOneWay(uint64_t payload, std::string* error) {
     std::vector<uint8_t> body;
     bool lost = false;
     protocol::StatusCodeReply reply;
-    return TransactOnce(protocol::Type::kRelease, protocol::EncodeBody(request), -1, &body, nullptr, &lost,
-                        error) &&
+    return TransactOnce(protocol::Type::kRelease, FixedBody(protocol::EncodeBody(request)), -1, &body,
+                        nullptr, &lost, error) &&
            DecodeReply(body, &reply, error);
   }
   // Normally the release is in the broker's queue when this returns (what makes vkFreeMemory's effect
@@ -283,7 +324,9 @@ bool BrokerClient::Status(std::vector<protocol::StatusEntry>* entries, protocol:
     auto message = protocol::DecodeMessage(bytes, &why);
     if (message && message->header.type == entry_type) {
       protocol::StatusEntry e;
-      if (!DecodeReply(std::vector<uint8_t>(message->body.begin(), message->body.end()), &e, error)) break;
+      if (!DecodeReply(std::vector<uint8_t>(message->body.begin(), message->body.end()), &e, error,
+                       revision_))
+        break;
       entries->push_back(std::move(e));
     } else if (message && message->header.type == end_type) {
       return DecodeReply(std::vector<uint8_t>(message->body.begin(), message->body.end()), reply, error);

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -31,7 +32,9 @@ class BrokerClient {
   void SetOptions(const BrokerOptions& options);
 
   // Each returns false, with `error` saying why, when no reply came (no broker, broker died mid-request,
-  // malformed reply). A reply with a failure status is still `true`: look at its status.
+  // malformed reply). A reply with a failure status is still `true`: look at its status. Requests go in the
+  // layout of the broker's revision; a publish or open of a semaphore or fence needs revision 3
+  // (protocol.hpp): with an older broker running it is false, with `error` saying so, and nothing is sent.
   bool Publish(const protocol::PublishRequest& request, int fd, protocol::PublishReply* reply,
                std::string* error);
   // On an ok reply, *fd is a new descriptor of the payload that the caller owns.
@@ -48,7 +51,8 @@ class BrokerClient {
 
   // The socket path requests go to.
   std::string SocketPath();
-  // The broker's protocol revision as learned on connecting (0 while not connected).
+  // The protocol revision spoken with the broker: the broker's as learned on connecting, at most
+  // protocol::kRevision (0 while not connected).
   uint32_t BrokerRevision();
 
  private:
@@ -57,21 +61,25 @@ class BrokerClient {
   // kHello on a new connection; false when the broker closed the connection (it knows no kHello) or failed.
   bool Hello(bool* refused, bool* lost, std::string* error);
   void Disconnect();
+  // Makes the body of a request in the layout of the broker's `revision`; false, with `error`, when that
+  // broker cannot take the request.
+  using RequestBody = std::function<bool(uint32_t revision, std::vector<uint8_t>* body, std::string* error)>;
   // Sends the one-way releases that a stalled broker did not take earlier, oldest first, before anything
   // else goes out on the connection. `wait`: block up to the send timeout, else send only what fits now.
   bool FlushReleases(bool wait, std::string* error);
-  // Sends one request and receives one reply of `type`; retries once on a fresh connection if the broker
-  // went away. `reply_fd` (may be null) gets a descriptor that came with the reply, else -1.
-  bool Transact(protocol::Type type, const std::vector<uint8_t>& body, int attach_fd,
-                std::vector<uint8_t>* reply_body, int* reply_fd, std::string* error);
-  bool TransactOnce(protocol::Type type, const std::vector<uint8_t>& body, int attach_fd,
+  // Sends one request and receives one reply of `type`, in the layout of revision_ (which the reply keeps
+  // while the connection lasts); retries once on a fresh connection if the broker went away. `reply_fd` (may
+  // be null) gets a descriptor that came with the reply, else -1.
+  bool Transact(protocol::Type type, const RequestBody& body, int attach_fd, std::vector<uint8_t>* reply_body,
+                int* reply_fd, std::string* error);
+  bool TransactOnce(protocol::Type type, const RequestBody& body, int attach_fd,
                     std::vector<uint8_t>* reply_body, int* reply_fd, bool* lost, std::string* error);
 
   std::mutex mutex_;
   BrokerOptions options_;
   int fd_ = -1;
   pid_t pid_ = 0;  // the process that connected: a forked child must not share its parent's connection
-  uint32_t revision_ = 0;  // the broker's (protocol.hpp), learned on connecting
+  uint32_t revision_ = 0;  // the broker's (protocol.hpp) as learned on connecting, at most ours
   // One-way releases not yet sent because the broker took nothing for the send timeout: they go out before
   // any later message of this connection, so the broker still sees this process's messages in order.
   std::vector<uint64_t> unsent_releases_;

@@ -24,12 +24,16 @@ class Writer {
     U16(static_cast<uint16_t>(s.size()));
     Bytes(s.data(), s.size());
   }
-  void Info(const PayloadInfo& i) {
+  void Info(const PayloadInfo& i, uint32_t revision) {
     U64(i.allocation_size);
     U32(i.memory_type_index);
     U32(i.access);
     Bytes(i.device_uuid, kUuidSize);
     Bytes(i.driver_uuid, kUuidSize);
+    if (revision >= kRevisionObjectKinds) {
+      U32(static_cast<uint32_t>(i.object_kind));
+      U32(i.object_flags);
+    }
   }
   std::vector<uint8_t> Take() { return std::move(out_); }
 
@@ -62,14 +66,27 @@ class Reader {
     if (s->find('\0') != std::string::npos) return Fail("string holds a NUL byte");
     return true;
   }
-  bool Info(PayloadInfo* i) {
-    return U64(&i->allocation_size) && U32(&i->memory_type_index) && U32(&i->access) &&
-           Bytes(i->device_uuid, kUuidSize) && Bytes(i->driver_uuid, kUuidSize);
+  bool Info(PayloadInfo* i, uint32_t revision) {
+    if (!(U64(&i->allocation_size) && U32(&i->memory_type_index) && U32(&i->access) &&
+          Bytes(i->device_uuid, kUuidSize) && Bytes(i->driver_uuid, kUuidSize))) {
+      return false;
+    }
+    i->object_kind = ObjectKind::kMemory;  // all there was before revision 3
+    i->object_flags = 0;
+    return revision < kRevisionObjectKinds || (Kind(&i->object_kind) && U32(&i->object_flags));
+  }
+  bool Kind(ObjectKind* k) {
+    uint32_t v = 0;
+    if (!U32(&v)) return false;
+    if (v > static_cast<uint32_t>(ObjectKind::kFence))
+      return Fail("unknown object kind " + std::to_string(v));
+    *k = static_cast<ObjectKind>(v);
+    return true;
   }
   bool StatusCode(Status* s) {
     uint32_t v = 0;
     if (!U32(&v)) return false;
-    if (v > static_cast<uint32_t>(Status::kTooMany)) return Fail("unknown status " + std::to_string(v));
+    if (v > static_cast<uint32_t>(Status::kWrongKind)) return Fail("unknown status " + std::to_string(v));
     *s = static_cast<Status>(v);
     return true;
   }
@@ -123,6 +140,20 @@ const char* StatusName(Status s) {
       return "bad request";
     case Status::kTooMany:
       return "too many payloads";
+    case Status::kWrongKind:
+      return "wrong object kind";
+  }
+  return "unknown";
+}
+
+const char* ObjectKindName(ObjectKind k) {
+  switch (k) {
+    case ObjectKind::kMemory:
+      return "memory";
+    case ObjectKind::kSemaphore:
+      return "semaphore";
+    case ObjectKind::kFence:
+      return "fence";
   }
   return "unknown";
 }
@@ -199,16 +230,17 @@ bool DecodeBody(std::span<const uint8_t> body, HelloReply* m, std::string* error
   return true;
 }
 
-std::vector<uint8_t> EncodeBody(const PublishRequest& m) {
+std::vector<uint8_t> EncodeBody(const PublishRequest& m, uint32_t revision) {
   Writer w;
   w.U32(m.flags);
-  w.Info(m.info);
+  w.Info(m.info, revision);
   w.String(m.name);
   return w.Take();
 }
-bool DecodeBody(std::span<const uint8_t> body, PublishRequest* m, std::string* error) {
+bool DecodeBody(std::span<const uint8_t> body, PublishRequest* m, std::string* error, uint32_t revision) {
   Reader r(body, error);
-  if (!(r.U32(&m->flags) && r.Info(&m->info) && r.String(&m->name, kMaxNameBytes) && r.End())) return false;
+  if (!(r.U32(&m->flags) && r.Info(&m->info, revision) && r.String(&m->name, kMaxNameBytes) && r.End()))
+    return false;
   if ((m->flags & ~(kPublishName | kPublishKmt)) != 0 || m->flags == 0)
     return r.Fail("invalid publish flags");
   if (((m->flags & kPublishName) != 0) != !m->name.empty()) return r.Fail("name and flags disagree");
@@ -227,30 +259,36 @@ bool DecodeBody(std::span<const uint8_t> body, PublishReply* m, std::string* err
   return r.StatusCode(&m->status) && r.U64(&m->payload) && r.U32(&m->kmt) && r.End();
 }
 
-std::vector<uint8_t> EncodeBody(const OpenRequest& m) {
+std::vector<uint8_t> EncodeBody(const OpenRequest& m, uint32_t revision) {
   Writer w;
   w.U32(m.kmt);
+  if (revision >= kRevisionObjectKinds) w.U32(static_cast<uint32_t>(m.object_kind));
   w.String(m.name);
   return w.Take();
 }
-bool DecodeBody(std::span<const uint8_t> body, OpenRequest* m, std::string* error) {
+bool DecodeBody(std::span<const uint8_t> body, OpenRequest* m, std::string* error, uint32_t revision) {
   Reader r(body, error);
-  if (!(r.U32(&m->kmt) && r.String(&m->name, kMaxNameBytes) && r.End())) return false;
+  m->object_kind = ObjectKind::kMemory;
+  if (!(r.U32(&m->kmt) && (revision < kRevisionObjectKinds || r.Kind(&m->object_kind)) &&
+        r.String(&m->name, kMaxNameBytes) && r.End())) {
+    return false;
+  }
   if ((m->kmt != 0) == !m->name.empty()) return r.Fail("open names exactly one of a KMT value and a name");
   return true;
 }
 
-std::vector<uint8_t> EncodeBody(const OpenReply& m) {
+std::vector<uint8_t> EncodeBody(const OpenReply& m, uint32_t revision) {
   Writer w;
   w.U32(static_cast<uint32_t>(m.status));
   w.U64(m.payload);
   w.U32(m.kmt);
-  w.Info(m.info);
+  w.Info(m.info, revision);
   return w.Take();
 }
-bool DecodeBody(std::span<const uint8_t> body, OpenReply* m, std::string* error) {
+bool DecodeBody(std::span<const uint8_t> body, OpenReply* m, std::string* error, uint32_t revision) {
   Reader r(body, error);
-  return r.StatusCode(&m->status) && r.U64(&m->payload) && r.U32(&m->kmt) && r.Info(&m->info) && r.End();
+  return r.StatusCode(&m->status) && r.U64(&m->payload) && r.U32(&m->kmt) && r.Info(&m->info, revision) &&
+         r.End();
 }
 
 std::vector<uint8_t> EncodeBody(const PayloadRequest& m) {
@@ -284,22 +322,22 @@ bool DecodeBody(std::span<const uint8_t> body, StatusCodeReply* m, std::string* 
   return r.StatusCode(&m->status) && r.End();
 }
 
-std::vector<uint8_t> EncodeBody(const StatusEntry& m) {
+std::vector<uint8_t> EncodeBody(const StatusEntry& m, uint32_t revision) {
   Writer w;
   w.U64(m.payload);
   w.U32(m.kmt);
-  w.Info(m.info);
+  w.Info(m.info, revision);
   w.String(m.name);
   size_t n = std::min(m.holders.size(), kMaxHolders);
   w.U32(static_cast<uint32_t>(m.holders.size()));
   for (size_t i = 0; i < n; ++i) w.U32(m.holders[i]);
   return w.Take();
 }
-bool DecodeBody(std::span<const uint8_t> body, StatusEntry* m, std::string* error) {
+bool DecodeBody(std::span<const uint8_t> body, StatusEntry* m, std::string* error, uint32_t revision) {
   Reader r(body, error);
   uint32_t count = 0;
-  if (!(r.U64(&m->payload) && r.U32(&m->kmt) && r.Info(&m->info) && r.String(&m->name, kMaxNameBytes) &&
-        r.U32(&count))) {
+  if (!(r.U64(&m->payload) && r.U32(&m->kmt) && r.Info(&m->info, revision) &&
+        r.String(&m->name, kMaxNameBytes) && r.U32(&count))) {
     return false;
   }
   size_t listed = std::min<size_t>(count, kMaxHolders);

@@ -9,7 +9,9 @@
 // Revisions. The header's version is the framing, unchanged since the first broker; what a peer understands
 // is its revision, which a client of revision 2 or later learns with kHello as its first request. A broker of
 // revision 1 closes the connection on kHello (an unknown type): the client then connects again and keeps to
-// revision 1, where a release waits for its reply.
+// revision 1, where a release waits for its reply. The broker keeps, per connection, the revision its client
+// said (1 when it said none) and answers in that client's body layout; a client keeps to the lower of the
+// two.
 //
 // One-way releases (revision 2). A kReleaseOneWay is in the broker's receive queue of its connection when
 // the sender's send returns. Before the broker answers a request whose answer depends on which payloads
@@ -18,6 +20,15 @@
 // process sends after the releasing send returned, provided that everything the releasing connection sent
 // before it was a release or a request already answered, which holds for a client that sends nothing while
 // a request of its own waits for its reply (BrokerClient).
+//
+// Object kinds (revision 3). A payload is of one kind: memory, semaphore or fence (DESIGN.md §7), all in one
+// namespace of names and KMT values per user. From revision 3 the payload info (in kPublish, kOpen replies
+// and kStatusEntry) ends with the kind and flags of the object, and kOpen says the kind it expects after its
+// KMT value. An open of a payload of another kind takes no hold and is answered kWrongKind, with the info of
+// what the payload is; a publish under a name that a payload of any kind has is kNameInUse. Bodies of
+// revisions 1 and 2 have neither field: they decode as memory, and what the broker tells such a client is in
+// its terms (a payload of another kind is kNotFound to it). A client of a broker before revision 3 can share
+// no semaphores or fences through it.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +39,10 @@
 
 namespace ntbridge::protocol {
 
-inline constexpr uint32_t kMagic = 0x5242544e;  // "NTBR"
-inline constexpr uint16_t kVersion = 1;         // of the header (the framing)
-inline constexpr uint32_t kRevision = 2;        // what this side understands (see "Revisions" above)
+inline constexpr uint32_t kMagic = 0x5242544e;       // "NTBR"
+inline constexpr uint16_t kVersion = 1;              // of the header (the framing)
+inline constexpr uint32_t kRevision = 3;             // what this side understands (see "Revisions" above)
+inline constexpr uint32_t kRevisionObjectKinds = 3;  // the first whose bodies carry an object kind
 inline constexpr size_t kHeaderSize = 12;
 inline constexpr size_t kMaxBody = 4096;
 inline constexpr size_t kMaxMessage = kHeaderSize + kMaxBody;
@@ -58,8 +70,13 @@ enum class Status : uint32_t {
   kNotHeld = 3,     // the sender holds no such payload
   kBadRequest = 4,  // well-formed but not acceptable (e.g. an invalid name)
   kTooMany = 5,     // the broker is at its limit of payloads
+  kWrongKind = 6,   // the payload is of another object kind than asked (revision 3)
 };
 const char* StatusName(Status s);
+
+// What a payload is (revision 3; memory before). Names and KMT values of all kinds share one namespace.
+enum class ObjectKind : uint32_t { kMemory = 0, kSemaphore = 1, kFence = 2 };
+const char* ObjectKindName(ObjectKind k);  // "memory", "semaphore", "fence"
 
 struct Header {
   uint16_t version = kVersion;
@@ -67,13 +84,16 @@ struct Header {
   uint32_t length = 0;  // of the body
 };
 
-// What the exporter said about its memory; checked by importers.
+// What the exporter said about its object; checked by importers. The broker keeps it and tells it back.
 struct PayloadInfo {
-  uint64_t allocation_size = 0;
+  uint64_t allocation_size = 0;  // memory; 0 for semaphores and fences
   uint32_t memory_type_index = 0;
   uint32_t access = 0;
   uint8_t device_uuid[kUuidSize] = {};
   uint8_t driver_uuid[kUuidSize] = {};
+  ObjectKind object_kind = ObjectKind::kMemory;  // revision 3
+  uint32_t object_flags =
+      0;  // revision 3; the layer's, e.g. timeline or binary semaphore, driver or shared payload
   bool operator==(const PayloadInfo&) const = default;
 };
 
@@ -94,12 +114,13 @@ struct PublishReply {
 struct OpenRequest {
   uint32_t kmt = 0;  // nonzero: open by KMT value (then name is empty)
   std::string name;
+  ObjectKind object_kind = ObjectKind::kMemory;  // what the opener expects (revision 3)
 };
 struct OpenReply {
   Status status = Status::kOk;
   uint64_t payload = 0;
   uint32_t kmt = 0;
-  PayloadInfo info;
+  PayloadInfo info;  // also with kWrongKind: what the payload is (no hold is taken)
 };
 
 struct HelloRequest {
@@ -123,7 +144,7 @@ struct StatusCodeReply {  // kRelease
 struct StatusEntry {
   uint64_t payload = 0;
   uint32_t kmt = 0;
-  PayloadInfo info;
+  PayloadInfo info;  // with the object's kind
   std::string name;
   std::vector<uint32_t> holders;  // process ids, one per hold
 };
@@ -148,34 +169,46 @@ std::optional<Message> DecodeMessage(std::span<const uint8_t> bytes, std::string
 std::vector<uint8_t> Encode(Type type, bool reply, std::span<const uint8_t> body);
 
 // Bodies. Encode*: the body bytes. Decode*: false (with `error`) on a short, long or invalid body.
+// Those whose layout changed take the revision of the peer's layout (the newest by default): before
+// revision 3 they have no object kind, which decodes as kMemory and is left out when encoding (the caller
+// keeps objects of other kinds from such a peer, or tells it about them in its terms).
 std::vector<uint8_t> EncodeBody(const HelloRequest& m);
 std::vector<uint8_t> EncodeBody(const HelloReply& m);
-std::vector<uint8_t> EncodeBody(const PublishRequest& m);
+std::vector<uint8_t> EncodeBody(const PublishRequest& m, uint32_t revision = kRevision);
 std::vector<uint8_t> EncodeBody(const PublishReply& m);
-std::vector<uint8_t> EncodeBody(const OpenRequest& m);
-std::vector<uint8_t> EncodeBody(const OpenReply& m);
+std::vector<uint8_t> EncodeBody(const OpenRequest& m, uint32_t revision = kRevision);
+std::vector<uint8_t> EncodeBody(const OpenReply& m, uint32_t revision = kRevision);
 std::vector<uint8_t> EncodeBody(const PayloadRequest& m);
 std::vector<uint8_t> EncodeBody(const ShareKmtReply& m);
 std::vector<uint8_t> EncodeBody(const StatusCodeReply& m);
-std::vector<uint8_t> EncodeBody(const StatusEntry& m);
+std::vector<uint8_t> EncodeBody(const StatusEntry& m, uint32_t revision = kRevision);
 std::vector<uint8_t> EncodeBody(const StatusReply& m);
 
 bool DecodeBody(std::span<const uint8_t> body, HelloRequest* m, std::string* error);
 bool DecodeBody(std::span<const uint8_t> body, HelloReply* m, std::string* error);
-bool DecodeBody(std::span<const uint8_t> body, PublishRequest* m, std::string* error);
+bool DecodeBody(std::span<const uint8_t> body, PublishRequest* m, std::string* error,
+                uint32_t revision = kRevision);
 bool DecodeBody(std::span<const uint8_t> body, PublishReply* m, std::string* error);
-bool DecodeBody(std::span<const uint8_t> body, OpenRequest* m, std::string* error);
-bool DecodeBody(std::span<const uint8_t> body, OpenReply* m, std::string* error);
+bool DecodeBody(std::span<const uint8_t> body, OpenRequest* m, std::string* error,
+                uint32_t revision = kRevision);
+bool DecodeBody(std::span<const uint8_t> body, OpenReply* m, std::string* error,
+                uint32_t revision = kRevision);
 bool DecodeBody(std::span<const uint8_t> body, PayloadRequest* m, std::string* error);
 bool DecodeBody(std::span<const uint8_t> body, ShareKmtReply* m, std::string* error);
 bool DecodeBody(std::span<const uint8_t> body, StatusCodeReply* m, std::string* error);
-bool DecodeBody(std::span<const uint8_t> body, StatusEntry* m, std::string* error);
+bool DecodeBody(std::span<const uint8_t> body, StatusEntry* m, std::string* error,
+                uint32_t revision = kRevision);
 bool DecodeBody(std::span<const uint8_t> body, StatusReply* m, std::string* error);
 
 // Encodes a whole message: header and body.
 template <typename T>
 std::vector<uint8_t> EncodeMessage(Type type, bool reply, const T& m) {
   return Encode(type, reply, EncodeBody(m));
+}
+// In the layout of `revision` (for the bodies that take one).
+template <typename T>
+std::vector<uint8_t> EncodeMessage(Type type, bool reply, const T& m, uint32_t revision) {
+  return Encode(type, reply, EncodeBody(m, revision));
 }
 
 }  // namespace ntbridge::protocol

@@ -4,18 +4,24 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "broker_client.hpp"
+#include "broker_launch.hpp"
+#include "wire.hpp"
 
 extern char** environ;
 
@@ -209,6 +215,168 @@ FrozenBroker::~FrozenBroker() {
 BrokerFolder& Broker() {
   static BrokerFolder folder;
   return folder;
+}
+
+RawConnection::RawConnection(uint32_t revision) : revision_(revision) {
+  std::string error;
+  fd_ = ConnectOrStartBroker(Broker().socket, NTBRIDGE_BROKER_PROGRAM, &error);
+  EXPECT_GE(fd_, 0) << error;
+  timeval timeout{10, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (revision_ >= 2) {
+    Send(protocol::Type::kHello, protocol::HelloRequest{revision_});
+    EXPECT_EQ(Receive<protocol::HelloReply>(protocol::Type::kHello).revision, protocol::kRevision);
+  }
+}
+
+RawConnection::~RawConnection() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void RawConnection::SendBytes(const std::vector<uint8_t>& bytes, int fd) {
+  EXPECT_TRUE(SendPacket(fd_, bytes, fd)) << std::strerror(errno);
+}
+
+bool RawConnection::ReceiveBody(protocol::Type type, int* fd) {
+  std::vector<uint8_t> bytes;
+  std::vector<int> fds;
+  std::string why;
+  body_.clear();
+  EXPECT_EQ(ReceivePacket(fd_, &bytes, &fds, &why), ReceiveResult::kOk) << why;
+  auto message = protocol::DecodeMessage(bytes, &why);
+  bool ok = false;
+  if (!message) {
+    ADD_FAILURE() << "no message: " << why;
+  } else if (message->header.type != (static_cast<uint16_t>(type) | protocol::kReplyBit)) {
+    ADD_FAILURE() << "a reply of type " << (message->header.type & ~protocol::kReplyBit) << " came, expected "
+                  << static_cast<int>(type);
+  } else {
+    body_.assign(message->body.begin(), message->body.end());
+    ok = true;
+  }
+  if (fd != nullptr && !fds.empty()) {
+    *fd = fds[0];
+    fds.erase(fds.begin());
+  }
+  CloseAll(&fds);
+  return ok;
+}
+
+void RawConnection::SendPublish(const std::string& name, uint32_t flags, protocol::ObjectKind kind) {
+  int memfd = memfd_create("raw", MFD_CLOEXEC);
+  protocol::PublishRequest request{flags, {}, name};
+  request.info.object_kind = kind;
+  Send(protocol::Type::kPublish, request, memfd);
+  close(memfd);
+}
+
+uint64_t RawConnection::Publish(const std::string& name, uint32_t* kmt, protocol::ObjectKind kind) {
+  SendPublish(name, protocol::kPublishName | (kmt != nullptr ? protocol::kPublishKmt : 0), kind);
+  protocol::PublishReply reply = ReceivePublish();
+  EXPECT_EQ(reply.status, protocol::Status::kOk) << name;
+  if (kmt != nullptr) *kmt = reply.kmt;
+  return reply.status == protocol::Status::kOk ? reply.payload : 0;
+}
+
+protocol::OpenReply RawConnection::ReceiveOpen() {
+  int fd = -1;
+  protocol::OpenReply reply = Receive<protocol::OpenReply>(protocol::Type::kOpen, &fd);
+  EXPECT_EQ(reply.status == protocol::Status::kOk, fd >= 0) << "the reply and its descriptor disagree";
+  if (fd >= 0) close(fd);
+  return reply;
+}
+
+bool RawConnection::TryReleaseOneWay(uint64_t payload) {
+  std::vector<uint8_t> bytes =
+      protocol::EncodeMessage(protocol::Type::kReleaseOneWay, false, protocol::PayloadRequest{payload});
+  return send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL) ==
+         static_cast<ssize_t>(bytes.size());
+}
+
+void RawConnection::SendStatus() {
+  EXPECT_TRUE(SendPacket(fd_, protocol::Encode(protocol::Type::kStatus, false, {})));
+}
+
+std::vector<protocol::StatusEntry> RawConnection::ReceiveStatus() {
+  std::vector<protocol::StatusEntry> entries;
+  for (int i = 0; i < 1000; ++i) {
+    std::vector<uint8_t> bytes;
+    std::vector<int> fds;
+    std::string why;
+    if (ReceivePacket(fd_, &bytes, &fds, &why) != ReceiveResult::kOk) {
+      ADD_FAILURE() << "the status answer broke off: " << why;
+      break;
+    }
+    CloseAll(&fds);
+    auto message = protocol::DecodeMessage(bytes, &why);
+    if (message && message->header.type == (uint16_t(protocol::Type::kStatusEntry) | protocol::kReplyBit)) {
+      body_.assign(message->body.begin(), message->body.end());
+      protocol::StatusEntry e;
+      EXPECT_TRUE(protocol::DecodeBody(message->body, &e, &why, revision_)) << why;
+      entries.push_back(e);
+    } else if (message && message->header.type == (uint16_t(protocol::Type::kStatus) | protocol::kReplyBit)) {
+      return entries;
+    } else {
+      ADD_FAILURE() << "not a status answer: type " << (message ? message->header.type : 0) << " " << why;
+      break;
+    }
+  }
+  return entries;
+}
+
+bool RawConnection::ClosedByBroker(int timeout_ms) {
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return false;
+  char byte;
+  return recv(fd_, &byte, 1, MSG_DONTWAIT | MSG_PEEK) == 0;
+}
+
+FakeBroker::FakeBroker(Answer answer) : answer_(std::move(answer)) {
+  char pattern[] = "/tmp/ntbfake-XXXXXX";
+  folder_ = mkdtemp(pattern);
+  path = folder_ + "/broker.sock";
+  listener_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(listen(listener_, 4), 0);
+  thread_ = std::thread([this] { Run(); });
+}
+
+FakeBroker::~FakeBroker() {
+  shutdown(listener_, SHUT_RDWR);
+  thread_.join();
+  close(listener_);
+  std::error_code ec;
+  std::filesystem::remove_all(folder_, ec);
+}
+
+std::vector<uint16_t> FakeBroker::Types() {
+  std::lock_guard lock(mutex_);
+  return types_;
+}
+
+void FakeBroker::Run() {
+  for (;;) {
+    int c = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return;
+    for (;;) {
+      std::vector<uint8_t> bytes;
+      std::vector<int> fds;
+      std::string why;
+      if (ReceivePacket(c, &bytes, &fds, &why) != ReceiveResult::kOk) break;
+      auto message = protocol::DecodeMessage(bytes, &why);
+      if (message) {
+        std::lock_guard lock(mutex_);
+        types_.push_back(message->header.type);
+      }
+      const bool go_on = message && answer_(c, *message, fds);
+      CloseAll(&fds);
+      if (!go_on) break;
+    }
+    close(c);
+  }
 }
 
 int FdCount(pid_t pid) {

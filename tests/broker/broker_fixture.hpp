@@ -4,8 +4,11 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "protocol.hpp"
@@ -83,6 +86,126 @@ class FrozenBroker {
 
 // The process-wide folder (made on first use, removed at exit).
 BrokerFolder& Broker();
+
+// A body in the layout of `revision`, for the bodies that have one per revision (protocol.hpp).
+template <typename T>
+std::vector<uint8_t> EncodeBodyIn(const T& m, uint32_t revision) {
+  if constexpr (requires { protocol::EncodeBody(m, revision); }) {
+    return protocol::EncodeBody(m, revision);
+  } else {
+    return protocol::EncodeBody(m);
+  }
+}
+template <typename T>
+bool DecodeBodyIn(std::span<const uint8_t> body, T* m, std::string* error, uint32_t revision) {
+  if constexpr (requires { protocol::DecodeBody(body, m, error, revision); }) {
+    return protocol::DecodeBody(body, m, error, revision);
+  } else {
+    return protocol::DecodeBody(body, m, error);
+  }
+}
+
+// One connection to the test's broker (started on first need) that speaks the protocol directly, as a client
+// of any kind could, with no client logic in between. It speaks `revision`: from revision 2 it says so with
+// kHello first (a connection that says nothing is of revision 1 to the broker), and its bodies are in that
+// revision's layout.
+class RawConnection {
+ public:
+  explicit RawConnection(uint32_t revision = protocol::kRevision);
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  template <typename T>
+  void Send(protocol::Type type, const T& body, int fd = -1) {
+    SendBytes(protocol::Encode(type, false, EncodeBodyIn(body, revision_)), fd);
+  }
+  // The next message, which must be a reply of `type`; `fd` (or else the test) gets its descriptor.
+  template <typename T>
+  T Receive(protocol::Type type, int* fd = nullptr) {
+    T reply{};
+    std::string why;
+    if (ReceiveBody(type, fd)) {
+      EXPECT_TRUE(DecodeBodyIn(body_, &reply, &why, revision_)) << why;
+    }
+    return reply;
+  }
+
+  void SendPublish(const std::string& name, uint32_t flags = protocol::kPublishName,
+                   protocol::ObjectKind kind = protocol::ObjectKind::kMemory);
+  protocol::PublishReply ReceivePublish() {
+    return Receive<protocol::PublishReply>(protocol::Type::kPublish);
+  }
+  // A new payload under `name` (and a KMT value where `kmt` is given); 0 when refused.
+  uint64_t Publish(const std::string& name, uint32_t* kmt = nullptr,
+                   protocol::ObjectKind kind = protocol::ObjectKind::kMemory);
+
+  void SendOpen(const std::string& name, protocol::ObjectKind kind = protocol::ObjectKind::kMemory) {
+    Send(protocol::Type::kOpen, protocol::OpenRequest{0, name, kind});
+  }
+  void SendOpen(uint32_t kmt, protocol::ObjectKind kind = protocol::ObjectKind::kMemory) {
+    Send(protocol::Type::kOpen, protocol::OpenRequest{kmt, "", kind});
+  }
+  protocol::OpenReply ReceiveOpen();
+  protocol::OpenReply Open(const std::string& name,
+                           protocol::ObjectKind kind = protocol::ObjectKind::kMemory) {
+    SendOpen(name, kind);
+    return ReceiveOpen();
+  }
+
+  void ReleaseOneWay(uint64_t payload) {
+    Send(protocol::Type::kReleaseOneWay, protocol::PayloadRequest{payload});
+  }
+  // Without waiting: false when the socket's send buffer is full.
+  bool TryReleaseOneWay(uint64_t payload);
+
+  void SendStatus();
+  std::vector<protocol::StatusEntry> ReceiveStatus();
+  std::vector<protocol::StatusEntry> Status() {
+    SendStatus();
+    return ReceiveStatus();
+  }
+
+  // Whether the broker closed this connection (waiting up to `timeout_ms` for it to do so).
+  bool ClosedByBroker(int timeout_ms = 5000);
+  int fd() const { return fd_; }
+  uint32_t revision() const { return revision_; }
+  // The body of the last reply received, as it came.
+  const std::vector<uint8_t>& last_body() const { return body_; }
+
+ private:
+  void SendBytes(const std::vector<uint8_t>& bytes, int fd);
+  // The next message into body_; false (after a failure of the test) when it is not a reply of `type`.
+  bool ReceiveBody(protocol::Type type, int* fd);
+
+  int fd_ = -1;
+  uint32_t revision_;
+  std::vector<uint8_t> body_;
+};
+
+// A broker in a thread of the test, at a socket of its own: `answer` gets each message of a connection,
+// decoded, with the descriptors that came with it (which it then owns), and sends what it likes on
+// `connection`; false closes the connection.
+class FakeBroker {
+ public:
+  using Answer = std::function<bool(int connection, const protocol::Message& message, std::vector<int>& fds)>;
+  explicit FakeBroker(Answer answer);
+  ~FakeBroker();
+  FakeBroker(const FakeBroker&) = delete;
+  FakeBroker& operator=(const FakeBroker&) = delete;
+  std::string path;
+  // The type of every message it got, in order.
+  std::vector<uint16_t> Types();
+
+ private:
+  void Run();
+  Answer answer_;
+  std::string folder_;
+  int listener_ = -1;
+  std::mutex mutex_;
+  std::vector<uint16_t> types_;
+  std::thread thread_;
+};
 
 // Descriptors open in process `pid`.
 int FdCount(pid_t pid);

@@ -207,7 +207,9 @@ TEST_F(Daemon, MalformedMessagesCloseOnlyTheirConnection) {
   pid_t pid = Broker().BrokerPid();
   int memfd = memfd_create("hostile", MFD_CLOEXEC);
 
-  auto valid = protocol::EncodeMessage(protocol::Type::kOpen, false, protocol::OpenRequest{kmt, ""});
+  // Each connection says no kHello: it speaks revision 1, whose layout the messages are in.
+  constexpr uint32_t kLayout = 1;
+  auto valid = protocol::EncodeMessage(protocol::Type::kOpen, false, protocol::OpenRequest{kmt, ""}, kLayout);
   std::vector<uint8_t> garbage = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
   std::vector<uint8_t> truncated(valid.begin(), valid.begin() + 8);
   auto wrong_version = valid;
@@ -215,10 +217,12 @@ TEST_F(Daemon, MalformedMessagesCloseOnlyTheirConnection) {
   std::vector<uint8_t> short_body(valid.begin(), valid.end() - 1);
   std::vector<uint8_t> oversized = valid;
   oversized.resize(protocol::kMaxMessage + 100, 0);
-  auto reply_type = protocol::EncodeMessage(protocol::Type::kOpen, true, protocol::OpenRequest{kmt, ""});
+  auto reply_type =
+      protocol::EncodeMessage(protocol::Type::kOpen, true, protocol::OpenRequest{kmt, ""}, kLayout);
   auto publish = protocol::EncodeMessage(protocol::Type::kPublish, false,
-                                         protocol::PublishRequest{protocol::kPublishKmt, {}, ""});
-  auto bad_name = protocol::EncodeMessage(protocol::Type::kOpen, false, protocol::OpenRequest{0, ""});
+                                         protocol::PublishRequest{protocol::kPublishKmt, {}, ""}, kLayout);
+  auto bad_name =
+      protocol::EncodeMessage(protocol::Type::kOpen, false, protocol::OpenRequest{0, ""}, kLayout);
 
   EXPECT_TRUE(ClosesConnection(garbage));
   EXPECT_TRUE(ClosesConnection(truncated));

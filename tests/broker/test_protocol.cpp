@@ -1,6 +1,7 @@
 // The broker protocol decoder, names, KMT values and the registry: pure functions, no broker, no driver.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -183,6 +184,144 @@ TEST(ProtocolDecoder, HelloAndOneWayReleaseOfRevision2) {
   EXPECT_EQ(kVersion, 1u);
 }
 
+// Revision 3: the payload info ends with the object's kind and flags, and an open says the kind it expects.
+PayloadInfo SemaphoreInfo() {
+  PayloadInfo info{0, 0, 0x10000000, {1, 2, 3}, {9, 8, 7}};
+  info.object_kind = ObjectKind::kSemaphore;
+  info.object_flags = 0x5;
+  return info;
+}
+
+TEST(ProtocolObjectKinds, NamesOfKindsAndTheWrongKindStatus) {
+  EXPECT_STREQ(ObjectKindName(ObjectKind::kMemory), "memory");
+  EXPECT_STREQ(ObjectKindName(ObjectKind::kSemaphore), "semaphore");
+  EXPECT_STREQ(ObjectKindName(ObjectKind::kFence), "fence");
+  EXPECT_EQ(static_cast<uint32_t>(Status::kWrongKind), 6u);
+  EXPECT_STREQ(StatusName(Status::kWrongKind), "wrong object kind");
+  EXPECT_EQ(kRevision, 3u);
+  std::string error;
+  OpenReply wrong;
+  ASSERT_TRUE(DecodeBody(EncodeBody(OpenReply{Status::kWrongKind, 0, 0, SemaphoreInfo()}), &wrong, &error))
+      << error;
+  EXPECT_EQ(wrong.status, Status::kWrongKind);
+  EXPECT_EQ(wrong.info, SemaphoreInfo());
+}
+
+TEST(ProtocolObjectKinds, EveryBodyWithAKindRoundTrips) {
+  std::string error;
+  PublishRequest p{kPublishName | kPublishKmt, SemaphoreInfo(), "Local\\sem"};
+  PublishRequest p2;
+  ASSERT_TRUE(DecodeBody(EncodeBody(p), &p2, &error)) << error;
+  EXPECT_EQ(p2.info, p.info) << "a zero allocation size is fine for a semaphore";
+  OpenRequest o{0, "Local\\sem", ObjectKind::kFence};
+  OpenRequest o2;
+  ASSERT_TRUE(DecodeBody(EncodeBody(o), &o2, &error)) << error;
+  EXPECT_EQ(o2.object_kind, ObjectKind::kFence);
+  EXPECT_EQ(o2.name, o.name);
+  OpenReply r{Status::kOk, 9, 3, SemaphoreInfo()};
+  OpenReply r2;
+  ASSERT_TRUE(DecodeBody(EncodeBody(r), &r2, &error)) << error;
+  EXPECT_EQ(r2.info, r.info);
+  StatusEntry e{42, 7, SemaphoreInfo(), "n", {1, 2}};
+  StatusEntry e2;
+  ASSERT_TRUE(DecodeBody(EncodeBody(e), &e2, &error)) << error;
+  EXPECT_EQ(e2.info.object_kind, ObjectKind::kSemaphore);
+  EXPECT_EQ(e2.info.object_flags, 0x5u);
+  EXPECT_EQ(e2.holders, e.holders);
+}
+
+// The layout of revisions 1 and 2, byte for byte: what older peers send and expect.
+TEST(ProtocolObjectKinds, TheOldLayoutDecodesAsMemory) {
+  std::string error;
+  PayloadInfo memory{4096, 2, 0x10000000, {1}, {2}};
+  PublishRequest p{kPublishName, memory, "Local\\m"};
+  std::vector<uint8_t> old_publish = EncodeBody(p, 2);
+  EXPECT_EQ(old_publish.size(), 4u + 48u + 2u + 7u);
+  EXPECT_EQ(EncodeBody(p).size(), old_publish.size() + 8) << "revision 3 adds the kind and flags";
+  PublishRequest decoded;
+  decoded.info.object_kind = ObjectKind::kFence;
+  ASSERT_TRUE(DecodeBody(old_publish, &decoded, &error, 2)) << error;
+  EXPECT_EQ(decoded.info, memory);
+  EXPECT_EQ(decoded.info.object_kind, ObjectKind::kMemory);
+
+  std::vector<uint8_t> old_open = EncodeBody(OpenRequest{0, "Local\\m", ObjectKind::kMemory}, 1);
+  EXPECT_EQ(old_open.size(), 4u + 2u + 7u);
+  OpenRequest open;
+  open.object_kind = ObjectKind::kSemaphore;
+  ASSERT_TRUE(DecodeBody(old_open, &open, &error, 1)) << error;
+  EXPECT_EQ(open.object_kind, ObjectKind::kMemory);
+  EXPECT_EQ(open.name, "Local\\m");
+
+  EXPECT_EQ(EncodeBody(OpenReply{Status::kOk, 1, 2, memory}, 2).size(), 4u + 8u + 4u + 48u);
+  OpenReply reply;
+  ASSERT_TRUE(DecodeBody(EncodeBody(OpenReply{Status::kOk, 1, 2, memory}, 2), &reply, &error, 2)) << error;
+  EXPECT_EQ(reply.info, memory);
+  StatusEntry entry;
+  ASSERT_TRUE(DecodeBody(EncodeBody(StatusEntry{1, 2, memory, "n", {3}}, 2), &entry, &error, 2)) << error;
+  EXPECT_EQ(entry.info, memory);
+  EXPECT_EQ(entry.holders, std::vector<uint32_t>{3});
+}
+
+// A body of one layout is never taken for the other: each decoder wants its revision's exact length.
+TEST(ProtocolObjectKinds, ALayoutIsNotReadAsTheOther) {
+  std::string error;
+  PayloadInfo memory{4096, 2, 0, {}, {}};
+  PublishRequest p;
+  EXPECT_FALSE(DecodeBody(EncodeBody(PublishRequest{kPublishName, memory, "Local\\m"}, 2), &p, &error, 3));
+  EXPECT_FALSE(DecodeBody(EncodeBody(PublishRequest{kPublishName, memory, "Local\\m"}, 3), &p, &error, 2));
+  OpenReply r;
+  EXPECT_FALSE(DecodeBody(EncodeBody(OpenReply{Status::kOk, 1, 2, memory}, 2), &r, &error, 3));
+  EXPECT_FALSE(DecodeBody(EncodeBody(OpenReply{Status::kOk, 1, 2, memory}, 3), &r, &error, 2));
+  StatusEntry e;
+  EXPECT_FALSE(DecodeBody(EncodeBody(StatusEntry{1, 2, memory, "", {}}, 2), &e, &error, 3));
+  EXPECT_FALSE(DecodeBody(EncodeBody(StatusEntry{1, 2, memory, "", {}}, 3), &e, &error, 2));
+  OpenRequest o;
+  EXPECT_FALSE(DecodeBody(EncodeBody(OpenRequest{7, ""}, 2), &o, &error, 3));
+  EXPECT_FALSE(DecodeBody(EncodeBody(OpenRequest{7, ""}, 3), &o, &error, 2));
+}
+
+// Every prefix of a revision-3 body is refused, and so is the body with bytes added.
+template <typename M>
+void ExpectExactLength(const M& m, const char* what) {
+  std::vector<uint8_t> body = EncodeBody(m);
+  std::string error;
+  M out;
+  ASSERT_TRUE(DecodeBody(body, &out, &error)) << what << ": " << error;
+  for (size_t n = 0; n < body.size(); ++n) {
+    EXPECT_FALSE(DecodeBody(std::span(body.data(), n), &out, &error)) << what << ": " << n << " bytes";
+  }
+  for (size_t extra = 1; extra <= 8; ++extra) {
+    std::vector<uint8_t> longer = body;
+    longer.resize(body.size() + extra, 0);
+    EXPECT_FALSE(DecodeBody(longer, &out, &error)) << what << ": " << extra << " bytes more";
+  }
+}
+
+TEST(ProtocolObjectKinds, BodiesOfTheNewLayoutAreLengthChecked) {
+  ExpectExactLength(PublishRequest{kPublishName | kPublishKmt, SemaphoreInfo(), "Local\\s"}, "publish");
+  ExpectExactLength(PublishRequest{kPublishKmt, SemaphoreInfo(), ""}, "publish without a name");
+  ExpectExactLength(OpenRequest{0, "Local\\s", ObjectKind::kSemaphore}, "open by name");
+  ExpectExactLength(OpenRequest{9, "", ObjectKind::kFence}, "open by KMT value");
+  ExpectExactLength(OpenReply{Status::kWrongKind, 0, 0, SemaphoreInfo()}, "open reply");
+  ExpectExactLength(StatusEntry{1, 2, SemaphoreInfo(), "Local\\s", {4, 5}}, "status entry");
+}
+
+TEST(ProtocolObjectKinds, RefusesAnUnknownKind) {
+  std::string error;
+  std::vector<uint8_t> open = EncodeBody(OpenRequest{9, "", ObjectKind::kFence});
+  open[4] = 3;  // the kind follows the KMT value
+  OpenRequest o;
+  EXPECT_FALSE(DecodeBody(open, &o, &error));
+  EXPECT_NE(error.find("unknown object kind 3"), std::string::npos) << error;
+  std::vector<uint8_t> publish = EncodeBody(PublishRequest{kPublishKmt, SemaphoreInfo(), ""});
+  publish[4 + 48] = 0xff;  // the kind follows the flags and the info of revision 2
+  PublishRequest p;
+  EXPECT_FALSE(DecodeBody(publish, &p, &error));
+  EXPECT_NE(error.find("unknown object kind"), std::string::npos) << error;
+  // An old body decodes as memory whatever it holds: it has no kind to refuse.
+  EXPECT_TRUE(DecodeBody(EncodeBody(OpenRequest{9, ""}, 2), &o, &error, 2)) << error;
+}
+
 TEST(ShareNames, AcceptsTheThreeForms) {
   EXPECT_EQ(CheckShareName("Local\\Frame"), "");
   EXPECT_EQ(CheckShareName("Global\\Frame"), "");
@@ -323,6 +462,120 @@ TEST_F(RegistryTest, OneFileIsOnePayloadWithOneKmtValue) {
   int open_fd = -1;
   EXPECT_EQ(reg.Open(3, 300, OpenRequest{first.kmt, ""}, &open_fd).status, Status::kOk)
       << "the second process's hold keeps the value alive";
+}
+
+PublishRequest Of(ObjectKind kind, uint32_t flags, const std::string& name = "") {
+  PublishRequest r{flags, {}, name};
+  r.info.object_kind = kind;
+  return r;
+}
+
+TEST_F(RegistryTest, OneNamespaceForEveryKind) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 16);
+  auto memory = reg.Publish(1, 100, Of(ObjectKind::kMemory, kPublishName, "Local\\one"), Memfd());
+  ASSERT_EQ(memory.status, Status::kOk);
+  EXPECT_EQ(reg.Publish(2, 200, Of(ObjectKind::kSemaphore, kPublishName, "Local\\one"), Memfd()).status,
+            Status::kNameInUse);
+  EXPECT_EQ(reg.Publish(2, 200, Of(ObjectKind::kFence, kPublishName, "Local\\one"), Memfd()).status,
+            Status::kNameInUse);
+  auto fence = reg.Publish(2, 200, Of(ObjectKind::kFence, kPublishName, "Local\\two"), Memfd());
+  ASSERT_EQ(fence.status, Status::kOk);
+  EXPECT_EQ(reg.Publish(1, 100, Of(ObjectKind::kMemory, kPublishName, "Local\\two"), Memfd()).status,
+            Status::kNameInUse);
+  reg.Drop(1);
+  EXPECT_EQ(reg.Publish(3, 300, Of(ObjectKind::kSemaphore, kPublishName, "Local\\one"), Memfd()).status,
+            Status::kOk)
+      << "a name freed by memory can be a semaphore's";
+}
+
+TEST_F(RegistryTest, AnOpenOfAnotherKindTakesNoHold) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 16);
+  PublishRequest r = Of(ObjectKind::kMemory, kPublishName | kPublishKmt, "Local\\m");
+  r.info.allocation_size = 4096;
+  auto memory = reg.Publish(1, 100, r, Memfd());
+  ASSERT_EQ(memory.status, Status::kOk);
+  int fd = -1;
+  OpenReply wrong = reg.Open(2, 200, OpenRequest{0, "Local\\m", ObjectKind::kSemaphore}, &fd);
+  EXPECT_EQ(wrong.status, Status::kWrongKind);
+  EXPECT_EQ(fd, -1);
+  EXPECT_EQ(wrong.payload, 0u);
+  EXPECT_EQ(wrong.info.object_kind, ObjectKind::kMemory) << "the reply says what the name is";
+  EXPECT_EQ(wrong.info.allocation_size, 4096u);
+  EXPECT_EQ(reg.Open(2, 200, OpenRequest{memory.kmt, "", ObjectKind::kFence}, &fd).status,
+            Status::kWrongKind);
+  EXPECT_EQ(reg.Snapshot().at(0).holders, std::vector<uint32_t>{100});
+  EXPECT_EQ(reg.Release(2, memory.payload).status, Status::kNotHeld);
+  EXPECT_EQ(reg.Release(1, memory.payload).status, Status::kOk);
+  EXPECT_EQ(reg.size(), 0u) << "the wrong-kind opens kept nothing alive";
+}
+
+TEST_F(RegistryTest, SemaphoresAndFencesOpenByNameAndKmtWithTheirFlags) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 16);
+  for (ObjectKind kind : {ObjectKind::kSemaphore, ObjectKind::kFence}) {
+    const std::string name = std::string("Local\\") + ObjectKindName(kind);
+    PublishRequest r = Of(kind, kPublishName | kPublishKmt, name);
+    r.info.object_flags = 0x3;
+    auto published = reg.Publish(1, 100, r, Memfd());
+    ASSERT_EQ(published.status, Status::kOk) << name;
+    int fd = -1;
+    OpenReply by_name = reg.Open(2, 200, OpenRequest{0, name, kind}, &fd);
+    ASSERT_EQ(by_name.status, Status::kOk) << name;
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(by_name.info, r.info);
+    OpenReply by_kmt = reg.Open(2, 200, OpenRequest{published.kmt, "", kind}, &fd);
+    ASSERT_EQ(by_kmt.status, Status::kOk) << name;
+    EXPECT_EQ(by_kmt.payload, published.payload);
+    EXPECT_EQ(by_kmt.info.object_flags, 0x3u);
+    EXPECT_EQ(reg.Open(3, 300, OpenRequest{0, name, ObjectKind::kMemory}, &fd).status, Status::kWrongKind);
+  }
+  auto entries = reg.Snapshot();
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].info.object_kind, ObjectKind::kSemaphore);
+  EXPECT_EQ(entries[1].info.object_kind, ObjectKind::kFence);
+}
+
+// A KMT-only publish of a file the broker holds joins its payload only when the kinds agree.
+TEST_F(RegistryTest, AFileOfOneKindIsNotSharedAsAnother) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 16);
+  int fd = Memfd();
+  auto semaphore = reg.Publish(1, 100, Of(ObjectKind::kSemaphore, kPublishKmt), dup(fd));
+  ASSERT_EQ(semaphore.status, Status::kOk);
+  int as_memory = dup(fd);
+  EXPECT_EQ(reg.Publish(2, 200, Of(ObjectKind::kMemory, kPublishKmt), as_memory).status, Status::kWrongKind);
+  EXPECT_EQ(fcntl(as_memory, F_GETFD), -1) << "the refused descriptor was not closed";
+  auto again = reg.Publish(2, 200, Of(ObjectKind::kSemaphore, kPublishKmt), dup(fd));
+  close(fd);
+  ASSERT_EQ(again.status, Status::kOk);
+  EXPECT_EQ(again.kmt, semaphore.kmt);
+  EXPECT_EQ(reg.size(), 1u);
+}
+
+// Mesa's opaque semaphore and fence fds are drm syncobj files, which share the one anonymous inode (as
+// eventfds do): two of them are two payloads, never one.
+TEST_F(RegistryTest, FilesOfTheAnonymousInodeAreNeverJoined) {
+  broker::KmtValues kmt;
+  std::string error;
+  ASSERT_TRUE(kmt.Open(dir + "/kmt.state", &error));
+  broker::Registry reg(&kmt, 1, 16);
+  auto first = reg.Publish(1, 100, Of(ObjectKind::kSemaphore, kPublishKmt), eventfd(0, EFD_CLOEXEC));
+  auto second = reg.Publish(1, 100, Of(ObjectKind::kSemaphore, kPublishKmt), eventfd(0, EFD_CLOEXEC));
+  ASSERT_EQ(first.status, Status::kOk);
+  ASSERT_EQ(second.status, Status::kOk);
+  EXPECT_NE(second.payload, first.payload);
+  EXPECT_NE(second.kmt, first.kmt);
+  EXPECT_EQ(reg.size(), 2u);
 }
 
 TEST_F(RegistryTest, RefusesPastItsLimitAndClosesTheDescriptor) {
