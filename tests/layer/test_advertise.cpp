@@ -38,9 +38,14 @@ TEST(Advertise, ListedForTheLayerName) {
   VulkanInstance vk;
   ASSERT_TRUE(vk.ok()) << vk.error;
   auto props = DeviceExtensions(vk.gpu, kLayer);
-  ASSERT_EQ(props.size(), 1u);
+  // Memory, and semaphores and fences (lavapipe has timeline semaphores, so the shared payload serves them).
+  ASSERT_EQ(props.size(), 3u);
   EXPECT_STREQ(props[0].extensionName, VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME);
   EXPECT_EQ(props[0].specVersion, static_cast<uint32_t>(VK_KHR_EXTERNAL_MEMORY_WIN32_SPEC_VERSION));
+  EXPECT_STREQ(props[1].extensionName, VK_KHR_EXTERNAL_SEMAPHORE_WIN32_EXTENSION_NAME);
+  EXPECT_EQ(props[1].specVersion, static_cast<uint32_t>(VK_KHR_EXTERNAL_SEMAPHORE_WIN32_SPEC_VERSION));
+  EXPECT_STREQ(props[2].extensionName, VK_KHR_EXTERNAL_FENCE_WIN32_EXTENSION_NAME);
+  EXPECT_EQ(props[2].specVersion, static_cast<uint32_t>(VK_KHR_EXTERNAL_FENCE_WIN32_SPEC_VERSION));
 }
 
 TEST(Advertise, IncompleteWhenTheArrayIsShort) {

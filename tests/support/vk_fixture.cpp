@@ -25,6 +25,19 @@ const bool kLibrariesPinned = [] {
   return true;
 }();
 
+// The tests talk to the broker of this build (tests/CMakeLists.txt): the default socket folder is this
+// build's runtime folder, unless NTBRIDGE_TEST_KEEP_RUNTIME_DIR asks for the user's own. Only the first test
+// program of a process tree sets it: a child started by a test gets what that test gave it.
+const bool kRuntimeFolder = [] {
+  if (std::getenv("NTBRIDGE_TEST_KEEP_RUNTIME_DIR") != nullptr ||
+      std::getenv("NTBRIDGE_TEST_RUNTIME_SET") != nullptr) {
+    return false;
+  }
+  setenv("XDG_RUNTIME_DIR", NTBRIDGE_TEST_RUNTIME_DIR, 1);
+  setenv("NTBRIDGE_TEST_RUNTIME_SET", "1", 1);
+  return true;
+}();
+
 }  // namespace
 
 void Monitor::Add(Message m) {

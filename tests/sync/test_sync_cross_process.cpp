@@ -49,6 +49,7 @@ TEST_F(SyncCrossProcess, HostSignalWakesAWaitInAnotherProcess) {
   VkExportSemaphoreWin32HandleInfoKHR win32{VK_STRUCTURE_TYPE_EXPORT_SEMAPHORE_WIN32_HANDLE_INFO_KHR, nullptr,
                                             nullptr, 0, name.c_str()};
   VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemNt, &win32);
+  ASSERT_NE(a, VK_NULL_HANDLE);
   SyncChild child = Start({"wait", Narrow(name), "5", "20000"});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(s->HostSignal(a, 5), VK_SUCCESS);
@@ -61,6 +62,7 @@ TEST_F(SyncCrossProcess, AnotherProcessReleasesThisQueue) {
   VkExportSemaphoreWin32HandleInfoKHR win32{VK_STRUCTURE_TYPE_EXPORT_SEMAPHORE_WIN32_HANDLE_INFO_KHR, nullptr,
                                             nullptr, 0, name.c_str()};
   VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemNt, &win32);
+  ASSERT_NE(a, VK_NULL_HANDLE);
   VkFence done = s->Fence(false);
   ASSERT_EQ(s->Submit({{a, 3}}, {}, done), VK_SUCCESS);
   EXPECT_EQ(s->WaitFence(done, 50 * kMs), VK_TIMEOUT);
@@ -76,6 +78,7 @@ TEST_F(SyncCrossProcess, AFenceSignalledByAnotherProcessesSubmission) {
   VkExportFenceWin32HandleInfoKHR win32{VK_STRUCTURE_TYPE_EXPORT_FENCE_WIN32_HANDLE_INFO_KHR, nullptr,
                                         nullptr, 0, name.c_str()};
   VkFence f = s->Fence(false, kFenceNt, &win32);
+  ASSERT_NE(f, VK_NULL_HANDLE);
   SyncChild child = Start({"fence", Narrow(name)});
   EXPECT_EQ(child.Wait(), 0);
   EXPECT_EQ(s->WaitFence(f, 10000 * kMs), VK_SUCCESS);
@@ -110,6 +113,7 @@ TEST_F(SyncCrossProcess, AKilledWaiterLeavesThePayloadWorking) {
   VkExportSemaphoreWin32HandleInfoKHR win32{VK_STRUCTURE_TYPE_EXPORT_SEMAPHORE_WIN32_HANDLE_INFO_KHR, nullptr,
                                             nullptr, 0, name.c_str()};
   VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemNt, &win32);
+  ASSERT_NE(a, VK_NULL_HANDLE);
   SyncChild child = Start({"wait", Narrow(name), "100", "60000"});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   kill(child.pid, SIGKILL);
