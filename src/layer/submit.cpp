@@ -254,12 +254,23 @@ VkResult SubmitBatches(DeviceData& d, uint32_t count, const Info* infos, VkFence
   return r;
 }
 
+// A VkD3D12FenceSubmitInfoKHR anywhere: its rules are checked and it is taken out (no driver knows it).
+bool HasD3D12FenceSubmitInfo(const DeviceData& d, uint32_t count, const VkSubmitInfo* submits) {
+  if (!d.semaphore_win32_enabled || submits == nullptr) return false;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (submits[i].pNext != nullptr && FindInChain(submits[i].pNext, VK_STRUCTURE_TYPE_D3D12_FENCE_SUBMIT_INFO_KHR)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 VKAPI_ATTR VkResult VKAPI_CALL QueueSubmit(VkQueue queue, uint32_t count, const VkSubmitInfo* submits,
                                            VkFence fence) {
   DeviceData* d = DeviceOf(queue);
-  if (d->submit_tracked.load(std::memory_order_relaxed) == 0) {
+  if (d->submit_tracked.load(std::memory_order_relaxed) == 0 && !HasD3D12FenceSubmitInfo(*d, count, submits)) {
     if (fence != VK_NULL_HANDLE && d->fence_win32_enabled) {
       d->fences.Update(fence, [](SyncRecord& f) { f.fence_pending = true; });
     }
