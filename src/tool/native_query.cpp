@@ -21,13 +21,18 @@ std::vector<std::string> ThisEnvironment() {
   return out;
 }
 
-// The last non-empty line of a program's stderr: its error message.
-std::string LastLine(const std::string& text) {
-  size_t end = text.find_last_not_of("\n ");
-  if (end == std::string::npos) return {};
-  size_t start = text.rfind('\n', end);
-  return text.substr(start == std::string::npos ? 0 : start + 1,
-                     end + 1 - (start == std::string::npos ? 0 : start + 1));
+// A program's stderr on one line (its error and what to do), at most 600 characters.
+std::string OneLine(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else if (c != ' ' || (!out.empty() && out.back() != ' ')) {
+      out += c;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out.size() > 600 ? out.substr(0, 600) + "..." : out;
 }
 
 std::string Joined(const std::vector<std::string>& names) {
@@ -76,7 +81,7 @@ NativeAnswers AskDriverAlone() {
                   std::to_string(kTimeoutSeconds) + " s";
   } else if (child.status != 0) {
     answers.why = "the process asking the driver without layers failed (exit status " +
-                  std::to_string(child.status) + "): " + LastLine(child.err);
+                  std::to_string(child.status) + "): " + OneLine(child.err);
   } else {
     answers = ParseNativeAnswers(child.out);
     if (!answers.asked) answers.why = "the process asking the driver without layers: " + answers.why;
