@@ -42,6 +42,9 @@ def run(tool, args, env):
 
 def layer_free_environment():
     env = {k: v for k, v in os.environ.items() if k not in LAYER_VARIABLES}
+    # Under AddressSanitizer the preload is the tool's, not this interpreter's (tests/lib/CMakeLists.txt).
+    if os.environ.get("NTBRIDGE_TOOL_LD_PRELOAD"):
+        env["LD_PRELOAD"] = os.environ["NTBRIDGE_TOOL_LD_PRELOAD"]
     # A test environment must not already hold the layer (for example an installed implicit manifest).
     env.pop("XDG_DATA_HOME", None)
     return env

@@ -3,14 +3,23 @@
 
 Usage: check_tool_cli.py TOOL
 """
+import os
 import subprocess
 import sys
 
 failures = []
 
 
+def tool_environment():
+    """This environment, with the sanitizer preload meant for the tool (tests/lib/CMakeLists.txt)."""
+    env = dict(os.environ)
+    if os.environ.get("NTBRIDGE_TOOL_LD_PRELOAD"):
+        env["LD_PRELOAD"] = os.environ["NTBRIDGE_TOOL_LD_PRELOAD"]
+    return env
+
+
 def expect(tool, args, status, out=(), err=(), no_out=()):
-    p = subprocess.run([tool] + args, capture_output=True, text=True, timeout=120)
+    p = subprocess.run([tool] + args, capture_output=True, text=True, timeout=120, env=tool_environment())
     problems = []
     if p.returncode != status:
         problems.append(f"exit status {p.returncode}, expected {status}")
