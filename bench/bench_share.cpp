@@ -3,6 +3,10 @@
 //    VK_KHR_external_memory_fd (no layer), free. The raw handoff baseline.
 //  - open/name, open/kmt: import by VkImportMemoryWin32HandleInfoKHR::name or by OPAQUE_WIN32_KMT value
 //    through the layer (the broker hands the payload over), free.
+//  - open/scm_rights_notify: a reference line, not a side: open/scm_rights plus one message to another
+//    process asleep in poll (the exporter reads it and answers nothing). The free of memory opened by name or
+//    KMT value must tell the broker (the layer sends a one-way release), and on a machine where waking a
+//    sleeping process is dear this wake-up, not ntbridge's code, is what separates the two sides.
 //  - open_64_processes/...: 64 processes doing the same at once.
 // The exporter is this program started again with --exporter; the 64 openers with --opener.
 #include <benchmark/benchmark.h>
@@ -118,6 +122,7 @@ int ExporterMain(int report) {
         fds.erase(fds.begin() + static_cast<long>(i--));
         continue;
       }
+      if (req == 'N') continue;  // a notice (open/scm_rights_notify): read, never answered
       SendFd(fds[i].fd, fd, &req, 1);
     }
   }
@@ -128,10 +133,21 @@ int ExporterMain(int report) {
   return 0;
 }
 
-enum class Kind { kScmRights, kName, kKmt };
+enum class Kind { kScmRights, kName, kKmt, kScmRightsNotify };
 const char* KindName(Kind k) {
-  return k == Kind::kScmRights ? "scm_rights" : k == Kind::kName ? "name" : "kmt";
+  switch (k) {
+    case Kind::kScmRights:
+      return "scm_rights";
+    case Kind::kName:
+      return "name";
+    case Kind::kKmt:
+      return "kmt";
+    case Kind::kScmRightsNotify:
+      return "scm_rights_notify";
+  }
+  return "?";
 }
+bool FdSide(Kind k) { return k == Kind::kScmRights || k == Kind::kScmRightsNotify; }
 
 // One open + free in this process. `s` is the exporter connection (SCM_RIGHTS only). With `state`, the free
 // is left out of the timing (open alone).
@@ -139,7 +155,8 @@ VkResult OpenOnce(Kind kind, VkSide& vk, int s, const ExporterInfo& info, benchm
   VkResult r = VK_SUCCESS;
   VkDeviceMemory m = VK_NULL_HANDLE;
   switch (kind) {
-    case Kind::kScmRights: {
+    case Kind::kScmRights:
+    case Kind::kScmRightsNotify: {
       int fd = Handoff(s);
       if (fd < 0) return VK_ERROR_UNKNOWN;  // the handoff itself failed
       m = vk.ImportConsume(fd, kSize, &r);
@@ -155,6 +172,10 @@ VkResult OpenOnce(Kind kind, VkSide& vk, int s, const ExporterInfo& info, benchm
   }
   if (state != nullptr) state->PauseTiming();
   if (r == VK_SUCCESS) vk.Free(m);
+  if (kind == Kind::kScmRightsNotify) {
+    const char notice = 'N';
+    if (!WriteAll(s, &notice, 1)) r = VK_ERROR_UNKNOWN;
+  }
   if (state != nullptr) state->ResumeTiming();
   return r;
 }
@@ -168,9 +189,9 @@ struct OpenerResult {
 
 // --opener <kind> <ready fd> <go fd> <result fd>: one of the 64 processes.
 int OpenerMain(Kind kind, int ready, int go, int result, const ExporterInfo& info) {
-  VkSide vk(kind == Kind::kScmRights ? Side::kFd : Side::kWin32);
+  VkSide vk(FdSide(kind) ? Side::kFd : Side::kWin32);
   vk.memory_type = info.memory_type;
-  int s = kind == Kind::kScmRights ? Connect(info.socket_name) : -1;
+  int s = FdSide(kind) ? Connect(info.socket_name) : -1;
   char byte = 1;
   WriteAll(ready, &byte, 1);
   read(go, &byte, 1);  // returns 0 when the benchmark closes its end: everyone starts together
@@ -239,7 +260,7 @@ bool SkipIfUnavailable(benchmark::State& state, Kind kind) {
 
 void Open(benchmark::State& state, Kind kind, bool open_only) {
   if (SkipIfUnavailable(state, kind)) return;
-  VkSide& vk = *g_sides[kind == Kind::kScmRights ? 1 : 0];
+  VkSide& vk = *g_sides[FdSide(kind) ? 1 : 0];
   for (auto _ : state) {
     VkResult r = OpenOnce(kind, vk, g_socket, g_info, open_only ? &state : nullptr);
     if (r != VK_SUCCESS) {
@@ -359,6 +380,10 @@ int main(int argc, char** argv) {
         ->UseManualTime()
         ->Iterations(1);
   }
+  benchmark::RegisterBenchmark("open/scm_rights_notify",
+                               [](benchmark::State& s) { Open(s, Kind::kScmRightsNotify, false); })
+      ->UseRealTime()
+      ->MinTime(0.2);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   close(g_socket);

@@ -12,7 +12,9 @@
 #
 # Needs: cmake, a C++20 compiler, Google Benchmark (Debian: libbenchmark-dev), the Vulkan loader and a
 # driver with VK_KHR_external_memory_fd; for the CUDA part the CUDA toolkit at build time and an NVIDIA GPU
-# at run time; python3 (+ matplotlib for the PNG, see scripts/plot_bench.py).
+# at run time; python3 and matplotlib for the PNG (scripts/plot_bench.py). When it builds, it installs what
+# it needs with scripts/setup.sh (python3-matplotlib included); with --no-build it installs matplotlib only,
+# where apt-get can.
 # On a machine without a compiler, build elsewhere and pass --no-build --build-dir DIR: the programs need
 # only DIR/bench (with its lib/ folder) and DIR/layer at run time.
 set -euo pipefail
@@ -39,8 +41,24 @@ if [ $BUILD_ONLY = 0 ]; then
   OUT=$(realpath "$OUT")
 fi
 
+has_matplotlib() {
+  local p
+  for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null && "$p" -c "import matplotlib" 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
 if [ $BUILD_IT = 1 ]; then
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DNTBRIDGE_BUILD_BENCHMARKS=ON >/dev/null
+  if [ $BUILD_ONLY = 1 ]; then "$ROOT/scripts/setup.sh"; else "$ROOT/scripts/setup.sh" python3-matplotlib; fi
+elif [ $BUILD_ONLY = 0 ] && ! has_matplotlib >/dev/null && command -v apt-get >/dev/null; then
+  "$ROOT/scripts/setup.sh" --only python3-matplotlib ||
+    echo "note: could not install python3-matplotlib: the summary is written, the PNG is not" >&2
+fi
+
+if [ $BUILD_IT = 1 ]; then
+  # Release and no sanitizer, whatever an earlier configuration of this folder cached: the numbers are
+  # compared across machines and runs.
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DNTBRIDGE_SANITIZE= -DNTBRIDGE_BUILD_BENCHMARKS=ON >/dev/null
   targets="ntbridge_bench_ops ntbridge_bench_scale ntbridge_bench_share"
   # (the CUDA program exists where CMake found the CUDA toolkit)
   [ -e "$BUILD/build.ninja" ] && grep -q ntbridge_bench_cuda "$BUILD/build.ninja" && targets+=" ntbridge_bench_cuda"
@@ -76,8 +94,21 @@ fi
   echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "host: $(uname -srm); $(nproc) CPUs; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+  echo "cpuidle: $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)" \
+    "governor $(cat /sys/devices/system/cpu/cpuidle/current_governor_ro 2>/dev/null || echo -);" \
+    "cpufreq $(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null || echo -);" \
+    "virt $(systemd-detect-virt 2>/dev/null || echo unknown)"
+  # What was measured: a build of another type, with sanitizers, or another build's broker changes the
+  # numbers (docs/performance.md, part 2).
+  echo "build: $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || echo '?')," \
+    "sanitizers '$(sed -n 's/^NTBRIDGE_SANITIZE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)'"
+  echo "broker: ${NTBRIDGE_BROKER_PATH:-$VK_ADD_LAYER_PATH/ntbridged} at $VK_NTBRIDGE_EXTERNAL_WIN32_BROKER_SOCKET"
   echo "loadavg at start: $(cat /proc/loadavg)"
 } >"$OUT/machine.txt"
+if ! grep -q "^build: Release, sanitizers ''" "$OUT/machine.txt"; then
+  echo "note: $BUILD is not a Release build without sanitizers ($(grep '^build:' "$OUT/machine.txt")): its" \
+    "numbers are not comparable with docs/performance.md" >&2
+fi
 
 run() {  # name, program, extra args
   local name=$1 prog=$2
@@ -102,12 +133,15 @@ run cuda ntbridge_bench_cuda
 echo "loadavg at end: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
 
 # The first Python that has matplotlib draws the PNG; any Python 3 still writes the summary.
-PY=python3
-for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null && "$p" -c "import matplotlib" 2>/dev/null; then PY=$p; break; fi
-done
+PY=$(has_matplotlib) || PY=python3
+rm -f "$OUT/bench.png"
 if command -v "$PY" >/dev/null; then
   "$PY" "$ROOT/scripts/plot_bench.py" "$OUT" --png "$OUT/bench.png"
 else
   echo "no python3: run scripts/plot_bench.py $OUT elsewhere for the summary and the plot"
+fi
+if [ ! -s "$OUT/bench.png" ]; then
+  echo "bench.sh: no $OUT/bench.png: matplotlib is missing (apt-get install python3-matplotlib), or see above;" \
+    "the JSON files are written: scripts/plot_bench.py $OUT --png FILE draws it where matplotlib is" >&2
+  if [ $BUILD_IT = 1 ]; then exit 1; fi
 fi

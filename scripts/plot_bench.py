@@ -197,16 +197,28 @@ def main():
     base = times.get("open/scm_rights")
     if base:
         out.append("%-30s %10s" % ("open/scm_rights", fmt_ns(med(base))))
+    # The floor (bench_share.cpp): SCM_RIGHTS + import plus the one message to a sleeping process that the
+    # free of named/KMT memory sends the broker; it tells what waking a process costs on this machine.
+    floor = ratio(times.get("open/scm_rights_notify"), base)
+    if floor:
+        summary["share_floor"] = floor
+        out.append("%-30s %10s  ratio %.3f (95%% CI %.3f..%.3f), of minima %.3f  (floor: + one wake-up)" % (
+            "open/scm_rights_notify", fmt_ns(floor["a_ns"]), floor["ratio"], floor["ci_low"], floor["ci_high"],
+            floor["ratio_of_minima"]))
     for kind in ("name", "kmt"):
         name = "open/" + kind
         r = ratio(times.get(name), base)
         if r:
             r.update(kind=kind)
             verdict(r, 1.2)
+            if floor:
+                r["floor_ratio"] = floor["ratio"]
+                r["over_floor"] = r["a_ns"] / floor["a_ns"]
             summary["share"].append(r)
-            out.append("%-30s %10s  ratio %.3f (95%% CI %.3f..%.3f, per-rep %.3f..%.3f), of minima %.3f %s" % (
+            out.append("%-30s %10s  ratio %.3f (95%% CI %.3f..%.3f, per-rep %.3f..%.3f), of minima %.3f %s%s" % (
                 name, fmt_ns(r["a_ns"]), r["ratio"], r["ci_low"], r["ci_high"], r["min"], r["max"],
-                r["ratio_of_minima"], r["verdict"]))
+                r["ratio_of_minima"], r["verdict"],
+                ("  [%s/floor %.3f]" % (kind, r["over_floor"])) if floor else ""))
         elif name in errors:
             out.append("%-30s not measured: %s" % (name, errors[name]))
     base = times.get("open_only/scm_rights")
@@ -316,6 +328,9 @@ def main():
             ax.bar(range(len(names)), vals, color=["tab:blue"] + [{"MET": "tab:green", "NOISE": "tab:orange"}.get(r["verdict"], "tab:red")
                                                                    for r in summary["share"]])
             ax.axhline(vals[0] * 1.2, color="k", ls="--", lw=1, label="1.2x SCM_RIGHTS + import")
+            if "share_floor" in summary:
+                ax.axhline(summary["share_floor"]["a_ns"] / 1e3, color="grey", ls=":", lw=1,
+                           label="floor: SCM_RIGHTS + import + one wake-up of a sleeping process")
             ax.set_xticks(range(len(names)))
             ax.set_xticklabels(names)
             ax.set_ylabel("µs per open + free")

@@ -1,9 +1,8 @@
-// `ntbridge demo`: the README's main job. Arguments, live progress and the summary; the two processes are in
+// `ntbridge demo`: the README's main job. Live progress and the summary; the two processes are in
 // demo_producer.cpp and demo_consumer.cpp.
 #include <unistd.h>
 
 #include <cstdio>
-#include <iostream>
 #include <vector>
 
 #include "commands.hpp"
@@ -13,9 +12,7 @@
 
 namespace ntbridge::tool {
 
-namespace {
-
-constexpr const char* kHelp =
+const char* const kDemoHelp =
     R"(usage: ntbridge demo [--frames N] [--mode nt|kmt|name|all] [--size BYTES] [--device NAME]
 
 Two processes share one Vulkan allocation through VK_KHR_external_memory_win32, the way Windows programs do.
@@ -40,55 +37,16 @@ The layer is found through VK_ADD_LAYER_PATH; when that is unset, the tool point
 build-tree manifest folder next to itself.
 )";
 
-uint64_t Number(const std::string& flag, const std::string& text) {
-  try {
-    size_t used = 0;
-    const unsigned long long value = std::stoull(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
-  }
-  throw ToolError(flag + " needs a number, not '" + text + "'", "see `ntbridge demo --help`");
-}
-
-}  // namespace
-
-int RunDemo(const std::vector<std::string>& args) {
-  DemoOptions options;
+int RunDemo(const DemoCommandLine& command) {
+  if (command.consumer_socket >= 0) return RunConsumer(command.consumer_socket);
+  const DemoOptions& options = command.options;
   std::vector<DemoMode> modes = {DemoMode::kNt, DemoMode::kKmt, DemoMode::kName};
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kHelp;
-      return 0;
-    }
-    if (i + 1 >= args.size())
-      throw ToolError("unknown argument or missing value: '" + arg + "'", "see `ntbridge demo --help`");
-    const std::string& value = args[++i];
-    if (arg == "--consumer-socket") {
-      return RunConsumer(static_cast<int>(Number(arg, value)));
-    } else if (arg == "--frames") {
-      options.frames = static_cast<uint32_t>(Number(arg, value));
-    } else if (arg == "--size") {
-      options.size = Number(arg, value);
-      if (options.size % 4 != 0 || options.size < 4096) {
-        throw ToolError("--size must be a multiple of 4 and at least 4096", "see `ntbridge demo --help`");
-      }
-    } else if (arg == "--device") {
-      options.device = value;
-    } else if (arg == "--mode") {
-      if (value == "nt") {
-        modes = {DemoMode::kNt};
-      } else if (value == "kmt") {
-        modes = {DemoMode::kKmt};
-      } else if (value == "name") {
-        modes = {DemoMode::kName};
-      } else if (value != "all") {
-        throw ToolError("--mode must be nt, kmt, name or all, not '" + value + "'",
-                        "see `ntbridge demo --help`");
-      }
-    } else {
-      throw ToolError("unknown argument '" + arg + "'", "see `ntbridge demo --help`");
-    }
+  if (command.mode == "nt") {
+    modes = {DemoMode::kNt};
+  } else if (command.mode == "kmt") {
+    modes = {DemoMode::kKmt};
+  } else if (command.mode == "name") {
+    modes = {DemoMode::kName};
   }
   EnsureLayerPath();
   const bool terminal = isatty(STDOUT_FILENO) != 0;

@@ -1,35 +1,38 @@
-// `ntbridge info`: per physical device, the driver, its UUIDs, and which external memory handle types buffers
-// and common image formats can be exported and imported with, through ntbridge and natively.
+// `ntbridge info`: per physical device, the driver, its UUIDs, and for every table of CapabilityTables()
+// (memory: buffers and common image formats) which external handle types can be exported and imported,
+// through ntbridge and by the driver alone.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
-#include <memory>
-#include <optional>
 
 #include "capabilities.hpp"
 #include "commands.hpp"
-#include "json.hpp"
 #include "layer_path.hpp"
+#include "native_query.hpp"
 #include "vk_session.hpp"
 
 namespace ntbridge::tool {
 
-namespace {
-
-constexpr const char* kHelp = R"(usage: ntbridge info [--json]
+const char* const kInfoHelp = R"(usage: ntbridge info [--json]
 
 For every Vulkan physical device: the driver, the deviceUUID and driverUUID (CUDA and other processes match
 devices by them), whether VK_KHR_external_memory_win32 is available natively and through ntbridge, and for
 buffers and a few common image formats which external memory handle types can be exported and imported,
 and which types are compatible with each other.
 
-"through ntbridge" is an instance with VK_LAYER_NTBRIDGE_external_win32 enabled; "native" one without it.
+"through ntbridge" is an instance with VK_LAYER_NTBRIDGE_external_win32 enabled; "native" is the driver
+alone, asked by a separate process with every layer left out (VK_INSTANCE_LAYERS, VK_LOADER_LAYERS_ENABLE
+and the layer paths removed, VK_LOADER_LAYERS_DISABLE=~all~), which checks that the loader inserted no
+ntbridge. Where that cannot be made sure, the native columns stay empty and the tool says why.
 The layer is found through VK_ADD_LAYER_PATH; when that is unset, the tool points it at the installed or
 build-tree manifest folder next to itself.
 
   --json    machine-readable output
   --help    this text
 )";
+
+namespace {
 
 std::string Cell(const Capability& c) {
   if (!c.supported) return "-";
@@ -38,119 +41,112 @@ std::string Cell(const Capability& c) {
   if (c.importable) text += "import ";
   if (c.dedicated_only) text += "dedicated-only ";
   text += "(with:";
-  for (const auto& name : HandleTypeNames(c.compatible)) text += " " + name;
+  for (const auto& name : c.compatible) text += " " + name;
   return text + ")";
 }
 
-void CapabilityJson(Json& json, const std::string& key, const std::optional<Capability>& c) {
-  json.BeginObject(key);
-  json.Bool("queried", c.has_value());
-  if (c) {
-    json.Bool("exportable", c->exportable)
-        .Bool("importable", c->importable)
-        .Bool("dedicatedOnly", c->dedicated_only);
-    json.BeginArray("compatibleHandleTypes");
-    for (const auto& name : HandleTypeNames(c->compatible)) json.StringItem(name);
-    json.EndArray();
-  }
-  json.EndObject();
+// The native answer of one row: none when the driver was not asked alone or does not show this device.
+std::optional<Capability> NativeCell(const NativeDevice* native, const CapabilityRow& row) {
+  if (native == nullptr) return std::nullopt;
+  const auto it = native->rows.find(row.key);
+  return it == native->rows.end() ? std::nullopt : std::optional<Capability>(it->second);
 }
 
-VkPhysicalDevice NativeTwin(const Instance* native, const uint8_t* uuid) {
-  if (native == nullptr) return VK_NULL_HANDLE;
-  for (VkPhysicalDevice gpu : native->PhysicalDevices()) {
-    if (std::memcmp(QueryGpu(gpu).device_uuid, uuid, VK_UUID_SIZE) == 0) return gpu;
+const char* YesNo(bool yes) { return yes ? "yes" : "no"; }
+
+Json DeviceJson(const GpuFacts& facts, const NativeDevice* native, VkPhysicalDevice gpu) {
+  Json device = {
+      {"deviceName", facts.properties.deviceName},
+      {"vendorID", facts.properties.vendorID},
+      {"driver", std::string(facts.driver.driverName) + ": " + facts.driver.driverInfo},
+      {"deviceUUID", UuidString(facts.device_uuid)},
+      {"driverUUID", UuidString(facts.driver_uuid)},
+  };
+  for (const CapabilityTable& table : CapabilityTables()) {
+    device[table.json_fd] = facts.Has(table.fd_extension);
+    device[table.json_through] = facts.Has(table.win32_extension);
+    // null: not known (the driver could not be asked alone, or does not show this device without layers).
+    device[table.json_native] =
+        native != nullptr ? Json(native->extensions.count(table.win32_extension) != 0) : Json(nullptr);
+    Json rows = Json::array();
+    for (const CapabilityRow& row : table.rows) {
+      rows.push_back({{"resource", row.resource},
+                      {"handleType", row.handle_type},
+                      {"ntbridge", CapabilityJson(row.query(gpu))},
+                      {"native", CapabilityJson(NativeCell(native, row))}});
+    }
+    device[table.json_rows] = std::move(rows);
   }
-  return VK_NULL_HANDLE;
+  return device;
+}
+
+void PrintDevice(int index, const GpuFacts& facts, const NativeDevice* native, VkPhysicalDevice gpu) {
+  size_t width = std::strlen("driverUUID");
+  for (const CapabilityTable& table : CapabilityTables()) {
+    width = std::max({width, table.fd_extension.size(), table.win32_extension.size()});
+  }
+  const int w = static_cast<int>(width);
+  const std::string driver = std::string(facts.driver.driverName) + ": " + facts.driver.driverInfo;
+  std::printf("GPU%d: %s\n", index, facts.properties.deviceName);
+  std::printf("    %-*s = %s\n", w, "driver", driver.c_str());
+  std::printf("    %-*s = %s\n", w, "deviceUUID", UuidString(facts.device_uuid).c_str());
+  std::printf("    %-*s = %s\n", w, "driverUUID", UuidString(facts.driver_uuid).c_str());
+  for (const CapabilityTable& table : CapabilityTables()) {
+    const char* natively =
+        native == nullptr ? "unknown" : YesNo(native->extensions.count(table.win32_extension));
+    std::printf("    %-*s = %s\n", w, table.fd_extension.c_str(), YesNo(facts.Has(table.fd_extension)));
+    std::printf("    %-*s = through ntbridge: %s, native: %s\n\n", w, table.win32_extension.c_str(),
+                YesNo(facts.Has(table.win32_extension)), natively);
+    std::printf("    %-20s %-17s %-62s %s\n", table.resource_heading.c_str(), "handle type",
+                "through ntbridge", "native");
+    std::printf("    %-20s %-17s %-62s %s\n", std::string(table.resource_heading.size(), '-').c_str(),
+                "-----------", "----------------", "------");
+    for (const CapabilityRow& row : table.rows) {
+      const std::optional<Capability> direct = NativeCell(native, row);
+      std::printf("    %-20s %-17s %-62s %s\n", row.resource.c_str(), row.handle_type.c_str(),
+                  Cell(row.query(gpu)).c_str(), direct ? Cell(*direct).c_str() : "(not queried)");
+    }
+    std::printf("\n");
+  }
 }
 
 }  // namespace
 
-int RunInfo(const std::vector<std::string>& args) {
-  bool json_output = false;
-  for (const auto& arg : args) {
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kHelp;
-      return 0;
-    }
-    if (arg != "--json") throw ToolError("unknown argument '" + arg + "'", "see `ntbridge info --help`");
-    json_output = true;
-  }
+int RunInfo(const InfoOptions& options) {
   const std::string layer_path = EnsureLayerPath();
   Instance layered(true);
-  std::unique_ptr<Instance> native;
-  std::string native_error;
-  try {
-    native = std::make_unique<Instance>(false);
-  } catch (const ToolError& e) {
-    native_error = e.what();
-  }
+  const NativeAnswers native = AskDriverAlone();
 
-  Json json;
-  json.BeginObject().String("layer", kLayerName).String("layerPath", layer_path).BeginArray("devices");
+  Json json = {{"layer", kLayerName}, {"layerPath", layer_path}, {"devices", Json::array()}};
   int index = 0;
   for (VkPhysicalDevice gpu : layered.PhysicalDevices()) {
     const GpuFacts facts = QueryGpu(gpu);
-    const VkPhysicalDevice twin = NativeTwin(native.get(), facts.device_uuid);
-    const bool native_win32 = twin != VK_NULL_HANDLE && QueryGpu(twin).has_win32_extension;
-    const std::string driver = std::string(facts.driver.driverName) + ": " + facts.driver.driverInfo;
-    if (json_output) {
-      json.BeginObject()
-          .String("deviceName", facts.properties.deviceName)
-          .Number("vendorID", facts.properties.vendorID)
-          .String("driver", driver)
-          .String("deviceUUID", UuidString(facts.device_uuid))
-          .String("driverUUID", UuidString(facts.driver_uuid))
-          .Bool("externalMemoryFd", facts.has_fd_extension)
-          .Bool("externalMemoryWin32ThroughNtbridge", facts.has_win32_extension)
-          .Bool("externalMemoryWin32Native", native_win32)
-          .BeginArray("capabilities");
+    const NativeDevice* twin = native.Find(UuidString(facts.device_uuid));
+    if (options.json) {
+      json["devices"].push_back(DeviceJson(facts, twin, gpu));
     } else {
-      std::printf("GPU%d: %s\n", index, facts.properties.deviceName);
-      std::printf("    driver                       = %s\n", driver.c_str());
-      std::printf("    deviceUUID                   = %s\n", UuidString(facts.device_uuid).c_str());
-      std::printf("    driverUUID                   = %s\n", UuidString(facts.driver_uuid).c_str());
-      std::printf("    VK_KHR_external_memory_fd    = %s\n", facts.has_fd_extension ? "yes" : "no");
-      std::printf("    VK_KHR_external_memory_win32 = through ntbridge: %s, native: %s\n\n",
-                  facts.has_win32_extension ? "yes" : "no", native_win32 ? "yes" : "no");
-      std::printf("    %-20s %-17s %-62s %s\n", "resource", "handle type", "through ntbridge", "native");
-      std::printf("    %-20s %-17s %-62s %s\n", "--------", "-----------", "----------------", "------");
-    }
-    for (const Resource& resource : ListedResources()) {
-      for (VkExternalMemoryHandleTypeFlagBits type : ListedHandleTypes()) {
-        const Capability through = Query(gpu, resource, type);
-        std::optional<Capability> direct;
-        if (twin != VK_NULL_HANDLE) direct = Query(twin, resource, type);
-        if (json_output) {
-          json.BeginObject().String("resource", resource.name).String("handleType", HandleTypeName(type));
-          CapabilityJson(json, "ntbridge", through);
-          CapabilityJson(json, "native", direct);
-          json.EndObject();
-        } else {
-          std::printf("    %-20s %-17s %-62s %s\n", resource.name.c_str(), HandleTypeName(type).c_str(),
-                      Cell(through).c_str(), direct ? Cell(*direct).c_str() : "(not queried)");
-        }
-      }
-    }
-    if (json_output) {
-      json.EndArray().EndObject();
-    } else {
-      std::printf("\n");
+      PrintDevice(index, facts, twin, gpu);
     }
     ++index;
   }
-  json.EndArray();
-  if (!native_error.empty()) json.String("nativeError", native_error);
-  json.EndObject();
-  if (json_output) {
-    std::cout << json.text();
-  } else {
-    if (!native_error.empty()) std::printf("native instance: %s\n", native_error.c_str());
-    std::printf(
-        "Legend: export/import = VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE/IMPORTABLE_BIT; (with: ...) = "
-        "compatibleHandleTypes; - = not supported.\nLayer manifest folder: %s\n",
-        layer_path.empty() ? "(the loader's standard search paths)" : layer_path.c_str());
+  json["nativeDriverAlone"] = native.asked;
+  if (!native.asked) json["nativeError"] = "could not ask the driver alone: " + native.why;
+  if (options.json) {
+    std::cout << JsonText(json);
+    return 0;
   }
+  if (!native.asked) {
+    std::printf(
+        "native: could not ask the driver alone: %s\n  (the native columns are left empty; "
+        "`VK_LOADER_DEBUG=layer "
+        "ntbridge info` shows which layers the loader inserts and from which manifests)\n",
+        native.why.c_str());
+  }
+  std::printf(
+      "Legend: export/import = VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE/IMPORTABLE_BIT; (with: ...) = "
+      "compatibleHandleTypes; - = not supported; native = the driver alone (a process without layers).\n"
+      "Layer manifest folder: %s\n",
+      layer_path.empty() ? "(the loader's standard search paths)" : layer_path.c_str());
   return 0;
 }
 

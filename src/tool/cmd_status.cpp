@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "broker_client.hpp"
 #include "commands.hpp"
@@ -12,14 +14,15 @@
 #include "socket_path.hpp"
 
 namespace ntbridge::tool {
-namespace {
 
-constexpr const char* kUsage =
+const char* const kStatusHelp =
     "usage: ntbridge status [--json] [--socket PATH]\n\n"
     "What the user's ntbridged broker holds: names, KMT (global share) values, holders and sizes.\n"
     "  --json         machine-readable output\n"
     "  --socket PATH  the broker's socket (default: VK_NTBRIDGE_EXTERNAL_WIN32_BROKER_SOCKET, else\n"
     "                 $XDG_RUNTIME_DIR/ntbridge/broker.sock, else /tmp/ntbridge-<uid>/broker.sock)\n";
+
+namespace {
 
 std::string Hex(uint64_t v, int width) {
   char b[32];
@@ -56,52 +59,34 @@ void PrintText(const std::string& socket, const std::vector<protocol::StatusEntr
 
 void PrintJson(const std::string& socket, bool running, const std::vector<protocol::StatusEntry>& entries,
                const protocol::StatusReply& s) {
-  Json j;
-  j.BeginObject();
-  j.String("socket", socket);
-  j.Bool("running", running);
+  Json j = {{"socket", socket}, {"running", running}};
   if (running) {
-    j.Number("pid", s.broker_pid);
-    j.Number("generation", s.kmt_generation);
-    j.Number("connections", s.connections);
-    j.BeginArray("payloads");
+    j["pid"] = s.broker_pid;
+    j["generation"] = s.kmt_generation;
+    j["connections"] = s.connections;
+    j["payloads"] = Json::array();
     for (const auto& e : entries) {
-      j.BeginObject();
-      j.String("payload", Hex(e.payload, 16));
-      if (e.kmt != 0) j.Number("kmt", e.kmt);
-      if (!e.name.empty()) j.String("name", e.name);
-      j.Number("allocationSize", static_cast<double>(e.info.allocation_size));
-      j.Number("memoryTypeIndex", e.info.memory_type_index);
-      j.Number("dwAccess", e.info.access);
-      j.BeginArray("holders");
-      for (uint32_t pid : e.holders) j.Number("", pid);
-      j.EndArray();
-      j.EndObject();
+      Json payload = {{"payload", Hex(e.payload, 16)}};
+      if (e.kmt != 0) payload["kmt"] = e.kmt;
+      if (!e.name.empty()) payload["name"] = e.name;
+      payload["allocationSize"] = e.info.allocation_size;
+      payload["memoryTypeIndex"] = e.info.memory_type_index;
+      payload["dwAccess"] = e.info.access;
+      payload["holders"] = e.holders;
+      j["payloads"].push_back(std::move(payload));
     }
-    j.EndArray();
   }
-  j.EndObject();
-  std::cout << j.text();
+  std::cout << JsonText(j);
 }
 
 }  // namespace
 
-int RunStatus(const std::vector<std::string>& args) {
-  bool json = false;
-  std::string socket;
-  if (const char* env = std::getenv("VK_NTBRIDGE_EXTERNAL_WIN32_BROKER_SOCKET")) socket = env;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--json") {
-      json = true;
-    } else if (args[i] == "--socket" && i + 1 < args.size()) {
-      socket = args[++i];
-    } else if (args[i] == "--help" || args[i] == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else {
-      std::fprintf(stderr, "ntbridge status: error: unknown argument '%s'\n%s", args[i].c_str(), kUsage);
-      return 64;
-    }
+int RunStatus(const StatusOptions& options) {
+  const bool json = options.json;
+  std::string socket = options.socket;
+  if (const char* env = std::getenv("VK_NTBRIDGE_EXTERNAL_WIN32_BROKER_SOCKET");
+      env != nullptr && socket.empty()) {
+    socket = env;
   }
   socket = BrokerSocketPath(socket);
   BrokerClient client;

@@ -1,28 +1,15 @@
-// A minimal JSON writer for `--json` output (objects, arrays, strings, numbers, booleans).
+// The tool's `--json` output: nlohmann::json, members kept in the order they are added.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 
 namespace ntbridge::tool {
 
-class Json {
- public:
-  Json& BeginObject(const std::string& key = {});
-  Json& EndObject();
-  Json& BeginArray(const std::string& key = {});
-  Json& EndArray();
-  Json& String(const std::string& key, const std::string& value);
-  Json& Bool(const std::string& key, bool value);
-  Json& Number(const std::string& key, double value);
-  Json& StringItem(const std::string& value);  // inside an array
-  const std::string& text() const { return out_; }
+using Json = nlohmann::ordered_json;
 
- private:
-  void Key(const std::string& key);
-  static std::string Quote(const std::string& text);
-  std::string out_;
-  std::vector<bool> first_;  // per open container: no member written yet
-};
+// `json` as the tool prints it: two-space indentation and a final newline. Bytes that are not UTF-8 (a
+// driver's or an application's name may hold any) are replaced by U+FFFD instead of failing the output.
+std::string JsonText(const Json& json);
 
 }  // namespace ntbridge::tool

@@ -5,7 +5,21 @@
 
 namespace ntbridge::tool {
 
-Instance::Instance(bool with_layer) {
+namespace {
+
+VKAPI_ATTR VkBool32 VKAPI_CALL RecordLoaderMessage(VkDebugUtilsMessageSeverityFlagBitsEXT,
+                                                   VkDebugUtilsMessageTypeFlagsEXT,
+                                                   const VkDebugUtilsMessengerCallbackDataEXT* data,
+                                                   void* messages) {
+  if (data != nullptr && data->pMessage != nullptr) {
+    static_cast<std::vector<std::string>*>(messages)->push_back(data->pMessage);
+  }
+  return VK_FALSE;
+}
+
+}  // namespace
+
+Instance::Instance(bool with_layer, std::vector<std::string>* loader_messages) {
   VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
   app.pApplicationName = "ntbridge";
   app.apiVersion = VK_API_VERSION_1_2;
@@ -15,6 +29,22 @@ Instance::Instance(bool with_layer) {
   if (with_layer) {
     info.enabledLayerCount = 1;
     info.ppEnabledLayerNames = layers;
+  }
+  // The loader reports its layer decisions at INFO severity to the messengers chained to vkCreateInstance.
+  VkDebugUtilsMessengerCreateInfoEXT messenger{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+  messenger.messageSeverity =
+      VK_DEBUG_UTILS_MESSAGE_SEVERITY_VERBOSE_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_INFO_BIT_EXT |
+      VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+  messenger.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                          VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                          VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+  messenger.pfnUserCallback = RecordLoaderMessage;
+  messenger.pUserData = loader_messages;
+  const char* extensions[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
+  if (loader_messages != nullptr) {
+    info.pNext = &messenger;
+    info.enabledExtensionCount = 1;
+    info.ppEnabledExtensionNames = extensions;
   }
   const VkResult result = vkCreateInstance(&info, nullptr, &instance_);
   if (result == VK_ERROR_LAYER_NOT_PRESENT) {
@@ -56,12 +86,21 @@ GpuFacts QueryGpu(VkPhysicalDevice gpu) {
   vkEnumerateDeviceExtensionProperties(gpu, nullptr, &count, nullptr);
   std::vector<VkExtensionProperties> extensions(count);
   vkEnumerateDeviceExtensionProperties(gpu, nullptr, &count, extensions.data());
-  for (uint32_t i = 0; i < count; ++i) {
-    const std::string name = extensions[i].extensionName;
-    facts.has_win32_extension |= name == VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME;
-    facts.has_fd_extension |= name == VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME;
-  }
+  for (uint32_t i = 0; i < count; ++i) facts.extensions.insert(extensions[i].extensionName);
   return facts;
+}
+
+std::vector<std::string> InsertedLayers(const std::vector<std::string>& loader_messages) {
+  static const std::string kPrefix = "Insert instance layer \"";
+  std::vector<std::string> layers;
+  for (const std::string& message : loader_messages) {
+    const size_t start = message.find(kPrefix);
+    if (start == std::string::npos) continue;
+    const size_t name = start + kPrefix.size();
+    const size_t end = message.find('"', name);
+    if (end != std::string::npos) layers.push_back(message.substr(name, end - name));
+  }
+  return layers;
 }
 
 std::string UuidString(const uint8_t* uuid) {

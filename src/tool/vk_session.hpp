@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,11 @@ inline constexpr const char* kLayerName = "VK_LAYER_NTBRIDGE_external_win32";
 class Instance {
  public:
   // with_layer: VK_LAYER_NTBRIDGE_external_win32 enabled (throws ToolError saying how to make the loader
-  // find it when it is missing). Without: the driver as it is ("native").
-  explicit Instance(bool with_layer);
+  // find it when it is missing). Without: whatever else the environment enables; native_query.hpp asks the
+  // driver alone. `loader_messages`, when given, receives what the loader reports while creating the
+  // instance (through a VkDebugUtilsMessengerCreateInfoEXT in its pNext chain), among it the layers it
+  // inserts (InsertedLayers); it must outlive the instance (the loader reports vkDestroyInstance there too).
+  explicit Instance(bool with_layer, std::vector<std::string>* loader_messages = nullptr);
   ~Instance();
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;
@@ -32,11 +36,15 @@ struct GpuFacts {
   VkPhysicalDeviceDriverProperties driver{};
   uint8_t device_uuid[VK_UUID_SIZE] = {};
   uint8_t driver_uuid[VK_UUID_SIZE] = {};
-  bool has_win32_extension = false;
-  bool has_fd_extension = false;
+  std::set<std::string> extensions;  // the device extensions (vkEnumerateDeviceExtensionProperties)
+  bool Has(const std::string& extension) const { return extensions.count(extension) != 0; }
 };
 GpuFacts QueryGpu(VkPhysicalDevice gpu);
 std::string UuidString(const uint8_t* uuid);
+
+// The layers the loader says it inserted into an instance ("Insert instance layer \"NAME\" (library)"), in
+// the order of `loader_messages`.
+std::vector<std::string> InsertedLayers(const std::vector<std::string>& loader_messages);
 
 // The device to use: the first whose name contains `wanted` when given; otherwise an NVIDIA GPU when one is
 // present, else lavapipe (llvmpipe), else the first.

@@ -160,7 +160,12 @@ int BrokerFolder::BrokerFdCount() {
 }
 
 int BrokerFolder::BrokerFdCountSettled(int expected) {
+  // A broker started with --daemonize listens (and so answers) before its forked child writes broker.pid.
   pid_t pid = PidFromFile();
+  for (int i = 0; i < 300 && pid <= 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    pid = PidFromFile();
+  }
   if (pid <= 0) return -1;
   int n = FdCount(pid);
   for (int i = 0; i < 300 && n != expected; ++i) {

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""The `ntbridge` command line: every --help text, and a clear error (exit status 2) for every bad option.
+
+Usage: check_tool_cli.py TOOL
+"""
+import os
+import subprocess
+import sys
+
+failures = []
+
+
+def tool_environment():
+    """This environment, with the sanitizer preload meant for the tool (tests/lib/CMakeLists.txt)."""
+    env = dict(os.environ)
+    if os.environ.get("NTBRIDGE_TOOL_LD_PRELOAD"):
+        env["LD_PRELOAD"] = os.environ["NTBRIDGE_TOOL_LD_PRELOAD"]
+    return env
+
+
+def expect(tool, args, status, out=(), err=(), no_out=()):
+    p = subprocess.run([tool] + args, capture_output=True, text=True, timeout=120, env=tool_environment())
+    problems = []
+    if p.returncode != status:
+        problems.append(f"exit status {p.returncode}, expected {status}")
+    problems += [f"stdout lacks {s!r}" for s in out if s not in p.stdout]
+    problems += [f"stderr lacks {s!r}" for s in err if s not in p.stderr]
+    problems += [f"stdout has {s!r}" for s in no_out if s in p.stdout]
+    if problems:
+        failures.append(args)
+        print(f"FAIL: ntbridge {' '.join(args)}: {'; '.join(problems)}\n--- stdout:\n{p.stdout}--- stderr:\n{p.stderr}")
+
+
+def main():
+    tool = sys.argv[1]
+    usage = "usage: ntbridge <command> [options]   (ntbridge <command> --help for each)"
+    commands = ["  info     devices, UUIDs", "  demo     two processes share", "  status   what the user's broker"]
+    expect(tool, [], 2, err=[usage] + commands)
+    for flag in ("--help", "-h"):
+        expect(tool, [flag], 0, out=[usage] + commands, no_out=["__native-query"])
+    expect(tool, ["info", "--help"], 0, out=["usage: ntbridge info [--json]", "  --json    machine-readable output"])
+    expect(tool, ["demo", "--help"], 0,
+           out=["usage: ntbridge demo [--frames N] [--mode nt|kmt|name|all] [--size BYTES] [--device NAME]",
+                "  --size BYTES      bytes per frame, a multiple of 4, at least 4096 (default 1048576)"],
+           no_out=["consumer-socket"])
+    expect(tool, ["demo", "-h"], 0, out=["usage: ntbridge demo"])
+    expect(tool, ["status", "--help"], 0,
+           out=["usage: ntbridge status [--json] [--socket PATH]", "  --socket PATH  the broker's socket"])
+
+    see = "what to do: see `ntbridge {} --help`"
+    expect(tool, ["frobnicate"], 2, err=["ntbridge: unknown command 'frobnicate'", usage])
+    expect(tool, ["--frobnicate"], 2, err=["ntbridge: unknown option '--frobnicate'", usage])
+    expect(tool, ["info", "--bogus"], 2, err=["ntbridge info: error:", "--bogus", see.format("info")])
+    expect(tool, ["info", "extra"], 2, err=["ntbridge info: error:", "extra", see.format("info")])
+    expect(tool, ["demo", "--frobnicate", "1"], 2, err=["ntbridge demo: error:", "--frobnicate", see.format("demo")])
+    expect(tool, ["demo", "--frames", "x"], 2, err=["ntbridge demo: error:", "--frames", see.format("demo")])
+    expect(tool, ["demo", "--frames", "-5"], 2, err=["ntbridge demo: error:", "--frames"])
+    expect(tool, ["demo", "--frames"], 2, err=["ntbridge demo: error:", "--frames"])
+    expect(tool, ["demo", "--size", "5002"], 2, err=["--size", "must be a multiple of 4 and at least 4096"])
+    expect(tool, ["demo", "--size", "1024"], 2, err=["--size", "must be a multiple of 4 and at least 4096"])
+    expect(tool, ["demo", "--size", "lots"], 2, err=["ntbridge demo: error:", "--size"])
+    expect(tool, ["demo", "--mode", "fast"], 2, err=["ntbridge demo: error:", "--mode", "fast", "nt"])
+    expect(tool, ["status", "--bogus"], 2, err=["ntbridge status: error:", "--bogus", see.format("status")])
+    expect(tool, ["status", "--socket"], 2, err=["ntbridge status: error:", "--socket"])
+    if failures:
+        raise SystemExit(f"{len(failures)} command lines misbehaved")
+    print("every --help text and bad option as expected")
+
+
+if __name__ == "__main__":
+    main()
