@@ -1,20 +1,16 @@
 // validation_action = fail (default) | report_only | abort, from the environment or vk_layer_settings.txt,
 // and reports to stderr when the application has no messenger. Each case runs in a new process
 // (ntbridge_validation_child) so that the layer reads its settings afresh.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
+#include <string>
 #include <utility>
-#include <vector>
 
+#include "validation_child_run.hpp"
 #include "vk_fixture.hpp"
 
 namespace ntbridge::test {
@@ -22,21 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kActionEnv = "VK_NTBRIDGE_EXTERNAL_WIN32_VALIDATION_ACTION";
 const std::string kFailed = std::to_string(VK_ERROR_VALIDATION_FAILED_EXT);
-
-struct Outcome {
-  int status = -1;  // exit status, or 128 + signal
-  std::string out;
-  std::string err;
-};
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class Settings : public ::testing::Test {
  protected:
@@ -49,36 +31,9 @@ class Settings : public ::testing::Test {
 
   void WriteSettingsFile(const std::string& text) { std::ofstream(dir / "vk_layer_settings.txt") << text; }
 
-  // Runs the child with `mode`; VK_LAYER_SETTINGS_PATH is this test's folder, the action variable is set
-  // only when `action` is given.
+  // Runs the child with `mode` (validation_child_run.hpp), settings from this test's folder.
   Outcome Run(const std::string& mode, std::optional<std::string> action = std::nullopt) {
-    const fs::path program = fs::read_symlink("/proc/self/exe").parent_path() / "ntbridge_validation_child";
-    const fs::path out = dir / "stdout", err = dir / "stderr";
-    pid_t pid = fork();
-    if (pid == 0) {
-      rlimit no_core{0, 0};
-      setrlimit(RLIMIT_CORE, &no_core);
-      setenv("VK_LAYER_SETTINGS_PATH", dir.c_str(), 1);
-      if (action) {
-        setenv(kActionEnv, action->c_str(), 1);
-      } else {
-        unsetenv(kActionEnv);
-      }
-      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(o, 1);
-      dup2(e, 2);
-      execl(program.c_str(), program.c_str(), mode.c_str(), nullptr);
-      _exit(127);
-    }
-    Outcome result;
-    int status = 0;
-    if (waitpid(pid, &status, 0) == pid) {
-      result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    result.out = ReadAll(out);
-    result.err = ReadAll(err);
-    return result;
+    return RunValidationChild(dir, mode, std::move(action));
   }
 
   fs::path dir;

@@ -27,21 +27,26 @@ inline bool ExporterUnknowable(HANDLE handle) {
   return fstat(static_cast<int>(reinterpret_cast<intptr_t>(handle)), &st) == 0 && S_ISCHR(st.st_mode);
 }
 
+// Asserts `monitor` holds exactly one message: an ERROR named `vuid` whose text names `command` and contains
+// `detail`. Returns the text. Shared by the memory tests (ValidationTest) and the sync tests (SyncTest).
+inline std::string ExpectOnlyMessage(Monitor& monitor, const char* vuid, const char* command,
+                                     const std::string& detail = {}) {
+  auto messages = monitor.Take();
+  EXPECT_EQ(messages.size(), 1u) << Describe(messages);
+  if (messages.size() != 1) return {};
+  const Message& m = messages[0];
+  EXPECT_EQ(m.id, vuid);
+  EXPECT_EQ(m.severity, VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT);
+  EXPECT_NE(m.text.find(command), std::string::npos) << m.text;
+  EXPECT_NE(m.text.find(detail), std::string::npos) << "'" << detail << "' not in: " << m.text;
+  EXPECT_NE(m.text.find("The Vulkan spec states:"), std::string::npos) << m.text;
+  return m.text;
+}
+
 class ValidationTest : public LayerTest {
  protected:
-  // Asserts the monitor holds exactly one message: an ERROR named `vuid` whose text names `command` and
-  // contains `detail`. Returns the text.
   std::string ExpectOnly(const char* vuid, const char* command, const std::string& detail = {}) {
-    auto messages = vk->monitor.Take();
-    EXPECT_EQ(messages.size(), 1u) << Describe(messages);
-    if (messages.size() != 1) return {};
-    const Message& m = messages[0];
-    EXPECT_EQ(m.id, vuid);
-    EXPECT_EQ(m.severity, VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT);
-    EXPECT_NE(m.text.find(command), std::string::npos) << m.text;
-    EXPECT_NE(m.text.find(detail), std::string::npos) << "'" << detail << "' not in: " << m.text;
-    EXPECT_NE(m.text.find("The Vulkan spec states:"), std::string::npos) << m.text;
-    return m.text;
+    return ExpectOnlyMessage(vk->monitor, vuid, command, detail);
   }
 
   VkResult GetHandle(const VkMemoryGetWin32HandleInfoKHR* info, HANDLE* handle) {
