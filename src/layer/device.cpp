@@ -195,6 +195,8 @@ VKAPI_ATTR VkResult VKAPI_CALL CreateDevice(VkPhysicalDevice gpu, const VkDevice
   n.ResetFences = Load<PFN_vkResetFences>(gdpa, *device, "vkResetFences");
   n.QueueSubmit = Load<PFN_vkQueueSubmit>(gdpa, *device, "vkQueueSubmit");
   n.QueueBindSparse = Load<PFN_vkQueueBindSparse>(gdpa, *device, "vkQueueBindSparse");
+  n.QueueWaitIdle = Load<PFN_vkQueueWaitIdle>(gdpa, *device, "vkQueueWaitIdle");
+  n.DeviceWaitIdle = Load<PFN_vkDeviceWaitIdle>(gdpa, *device, "vkDeviceWaitIdle");
   n.QueueSubmit2 = Load<PFN_vkQueueSubmit2>(gdpa, *device, "vkQueueSubmit2", "vkQueueSubmit2KHR");
   n.SignalSemaphore = Load<PFN_vkSignalSemaphore>(gdpa, *device, "vkSignalSemaphore", "vkSignalSemaphoreKHR");
   n.WaitSemaphores = Load<PFN_vkWaitSemaphores>(gdpa, *device, "vkWaitSemaphores", "vkWaitSemaphoresKHR");

@@ -65,6 +65,8 @@ struct DeviceDispatch {
   PFN_vkQueueSubmit QueueSubmit = nullptr;
   PFN_vkQueueSubmit2 QueueSubmit2 = nullptr;
   PFN_vkQueueBindSparse QueueBindSparse = nullptr;
+  PFN_vkQueueWaitIdle QueueWaitIdle = nullptr;
+  PFN_vkDeviceWaitIdle DeviceWaitIdle = nullptr;
   PFN_vkAcquireNextImageKHR AcquireNextImageKHR = nullptr;
   PFN_vkAcquireNextImage2KHR AcquireNextImage2KHR = nullptr;
   PFN_vkQueuePresentKHR QueuePresentKHR = nullptr;

@@ -149,8 +149,9 @@ VKAPI_ATTR VkResult VKAPI_CALL ImportFenceWin32HandleKHR(VkDevice device,
     // 04448: a fence the layer saw submitted is pending until the driver or the shared payload says
     // otherwise.
     d->fences.Update(info->fence, [&](SyncRecord& f) { record = f; });
-    if (record && record->fence_pending && record->current().kind == SyncPayload::kDriver &&
-        d->next.GetFenceStatus(device, info->fence) == VK_SUCCESS) {
+    // The layer's own vkGetFenceStatus: it reads a shared payload where the fence holds one.
+    if (record && record->fence_pending && GetFenceStatus(device, info->fence) == VK_SUCCESS) {
+      // Completed behind the layer's back (a wait on another fence, vkQueueWaitIdle): not pending.
       record->fence_pending = false;
       d->fences.Update(info->fence, [](SyncRecord& f) { f.fence_pending = false; });
     }

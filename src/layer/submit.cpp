@@ -254,11 +254,22 @@ VkResult SubmitBatches(DeviceData& d, uint32_t count, const Info* infos, VkFence
   return r;
 }
 
+// The bridge, if the device has made one, publishes what the GPU completed.
+void FlushBridge(DeviceData& d) {
+  shared_payload::QueueBridge* bridge = nullptr;
+  {
+    std::lock_guard lock(d.bridge_mutex);
+    bridge = d.bridge.get();
+  }
+  if (bridge != nullptr) bridge->Flush();
+}
+
 // A VkD3D12FenceSubmitInfoKHR anywhere: its rules are checked and it is taken out (no driver knows it).
 bool HasD3D12FenceSubmitInfo(const DeviceData& d, uint32_t count, const VkSubmitInfo* submits) {
   if (!d.semaphore_win32_enabled || submits == nullptr) return false;
   for (uint32_t i = 0; i < count; ++i) {
-    if (submits[i].pNext != nullptr && FindInChain(submits[i].pNext, VK_STRUCTURE_TYPE_D3D12_FENCE_SUBMIT_INFO_KHR)) {
+    if (submits[i].pNext != nullptr &&
+        FindInChain(submits[i].pNext, VK_STRUCTURE_TYPE_D3D12_FENCE_SUBMIT_INFO_KHR)) {
       return true;
     }
   }
@@ -270,7 +281,8 @@ bool HasD3D12FenceSubmitInfo(const DeviceData& d, uint32_t count, const VkSubmit
 VKAPI_ATTR VkResult VKAPI_CALL QueueSubmit(VkQueue queue, uint32_t count, const VkSubmitInfo* submits,
                                            VkFence fence) {
   DeviceData* d = DeviceOf(queue);
-  if (d->submit_tracked.load(std::memory_order_relaxed) == 0 && !HasD3D12FenceSubmitInfo(*d, count, submits)) {
+  if (d->submit_tracked.load(std::memory_order_relaxed) == 0 &&
+      !HasD3D12FenceSubmitInfo(*d, count, submits)) {
     if (fence != VK_NULL_HANDLE && d->fence_win32_enabled) {
       d->fences.Update(fence, [](SyncRecord& f) { f.fence_pending = true; });
     }
@@ -409,6 +421,26 @@ VKAPI_ATTR VkResult VKAPI_CALL AcquireNextImageKHR(VkDevice device, VkSwapchainK
     if (fence_state) fence_state->Signal(1, &error);
   }
   if (own_fence) d->next.DestroyFence(device, wait_fence, nullptr);
+  return r;
+}
+
+}  // namespace ntbridge
+
+namespace ntbridge {
+
+// Waiting for the queue (or the device) to be idle includes every fence and semaphore its submissions signal:
+// what the GPU completed is published into the shared payloads before these return.
+VKAPI_ATTR VkResult VKAPI_CALL QueueWaitIdle(VkQueue queue) {
+  DeviceData* d = DeviceOf(queue);
+  VkResult r = d->next.QueueWaitIdle(queue);
+  if (r == VK_SUCCESS && d->submit_tracked.load(std::memory_order_relaxed) != 0) FlushBridge(*d);
+  return r;
+}
+
+VKAPI_ATTR VkResult VKAPI_CALL DeviceWaitIdle(VkDevice device) {
+  DeviceData* d = DeviceOf(device);
+  VkResult r = d->next.DeviceWaitIdle(device);
+  if (r == VK_SUCCESS && d->submit_tracked.load(std::memory_order_relaxed) != 0) FlushBridge(*d);
   return r;
 }
 

@@ -145,36 +145,61 @@ void QueueBridge::PublisherLoop() {
       }
       return;
     }
-    // Which jobs completed: a private semaphore's counter has reached the job's value.
     done.clear();
     {
       std::lock_guard lock(mutex_);
-      for (size_t i = 0; i < signals_.size();) {
-        uint64_t value = 0;
-        device_.next.GetSemaphoreCounterValue(device_.device, signals_[i].ticket.semaphore, &value);
-        if (value >= signals_[i].ticket.value) {
-          done.push_back(std::move(signals_[i]));
-          signals_[i] = std::move(signals_.back());
-          signals_.pop_back();
-        } else {
-          ++i;
-        }
-      }
+      TakeCompleted(&done);
     }
-    for (SignalJob& job : done) {
-      for (Publish& p : job.publishes) {
-        std::string error;
-        if (p.state->Signal(p.value, &error) != Status::kOk) {
-          Report("a queue signal could not be published into " + Describe(*p.state) + ": " + error);
-        }
-        if (p.fence != VK_NULL_HANDLE) {
-          device_.fences.Update(p.fence, [](SyncRecord& f) { f.fence_pending = false; });
-        }
-      }
-    }
-    std::lock_guard lock(mutex_);
-    for (const SignalJob& job : done) free_.push_back(job.ticket);
+    PublishJobs(done);
   }
+}
+
+void QueueBridge::TakeCompleted(std::vector<SignalJob>* out) {
+  for (size_t i = 0; i < signals_.size();) {
+    uint64_t value = 0;
+    device_.next.GetSemaphoreCounterValue(device_.device, signals_[i].ticket.semaphore, &value);
+    if (value >= signals_[i].ticket.value) {
+      out->push_back(std::move(signals_[i]));
+      signals_[i] = std::move(signals_.back());
+      signals_.pop_back();
+      ++publishing_;
+    } else {
+      ++i;
+    }
+  }
+}
+
+void QueueBridge::PublishJobs(std::vector<SignalJob>& jobs) {
+  for (SignalJob& job : jobs) {
+    for (Publish& p : job.publishes) {
+      // A fence's submission is no longer pending once its payload can be seen signalled (04448).
+      if (p.fence != VK_NULL_HANDLE) {
+        device_.fences.Update(p.fence, [](SyncRecord& f) { f.fence_pending = false; });
+      }
+      std::string error;
+      if (p.state->Signal(p.value, &error) != Status::kOk) {
+        Report("a queue signal could not be published into " + Describe(*p.state) + ": " + error);
+      }
+    }
+  }
+  if (jobs.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    for (const SignalJob& job : jobs) free_.push_back(job.ticket);
+    publishing_ -= static_cast<int>(jobs.size());
+  }
+  published_.notify_all();
+}
+
+void QueueBridge::Flush() {
+  std::vector<SignalJob> done;
+  std::unique_lock lock(mutex_);
+  TakeCompleted(&done);
+  lock.unlock();
+  PublishJobs(done);
+  lock.lock();
+  // What the publisher took before this call is published before it returns.
+  published_.wait(lock, [&] { return publishing_ == 0; });
 }
 
 // Waits on the host for the shared states that pending queue waits are for, and signals each wait's private

@@ -58,6 +58,11 @@ class QueueBridge {
   // or fence signalled (a binary semaphore's signal is consumed by this wait).
   void CommitWait(const Ticket& ticket, std::shared_ptr<SyncState> state, uint64_t value, bool consume);
 
+  // vkQueueWaitIdle / vkDeviceWaitIdle returned: every queue signal the GPU has completed is published before
+  // this returns (the application may look at the shared state right after), whether this thread or the
+  // publisher does it.
+  void Flush();
+
   // How many threads the bridge runs (for tests of the bound).
   static constexpr int kThreads = 2;
 
@@ -77,6 +82,11 @@ class QueueBridge {
     uint64_t value = 0;
     bool consume = false;
   };
+  // Moves the signal jobs whose private semaphore has reached its value out of signals_ into `out` and counts
+  // them in publishing_ (mutex_ held).
+  void TakeCompleted(std::vector<SignalJob>* out);
+  // Publishes `jobs` (mutex_ not held), gives their tickets back and counts them out of publishing_.
+  void PublishJobs(std::vector<SignalJob>& jobs);
 
   DeviceData& device_;
   std::mutex mutex_;
@@ -84,6 +94,8 @@ class QueueBridge {
   std::vector<Ticket> free_;  // private timeline semaphores whose last value has been reached
   std::vector<VkSemaphore> all_;
   std::vector<SignalJob> signals_;
+  int publishing_ = 0;                 // jobs taken out of signals_ and not yet published (mutex_)
+  std::condition_variable published_;  // publishing_ went down
   std::vector<WaitJob> waits_;
   // Wakes the publisher out of vkWaitSemaphores: a private timeline semaphore signalled from the host.
   VkSemaphore wake_ = VK_NULL_HANDLE;
