@@ -78,6 +78,17 @@ if(required MATCHES "cuda|nvidia")
                       "Recommends: ${recommends}")
 endif()
 
+# apt resolves everything the package depends on from what this machine has or can get (a simulation:
+# nothing is installed). On a machine without CUDA packages this is the install the issue asked for.
+find_program(APT_GET apt-get)
+if(APT_GET)
+  execute_process(COMMAND ${APT_GET} install --simulate --no-install-recommends ${main}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "apt-get would not install ${main}:\n${out}\n${err}")
+  endif()
+endif()
+
 # The packaged manifest leads to the packaged layer.
 execute_process(COMMAND dpkg-deb -x ${main} ${OUT}/root COMMAND_ERROR_IS_FATAL ANY)
 set(manifest_dir ${OUT}/root/usr/share/vulkan/explicit_layer.d)
