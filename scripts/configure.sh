@@ -34,7 +34,11 @@ case $purpose in
     ;;
 esac
 dir=${dir:-$root/$default_dir}
+# Ninja for a new folder; a folder configured before keeps its generator (the README's install command uses
+# CMake's default), since CMake refuses to change it and the scripts build through `cmake --build`.
+generator=(-G Ninja)
+[ -f "$dir/CMakeCache.txt" ] && generator=()
 
-exec cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" -DNTBRIDGE_BUILD_TESTS="$tests" \
+exec cmake -S "$root" -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="$build_type" -DNTBRIDGE_BUILD_TESTS="$tests" \
   -DNTBRIDGE_BUILD_FUZZERS="$fuzzers" -DNTBRIDGE_BUILD_BENCHMARKS=OFF -DNTBRIDGE_SANITIZE="$sanitize" \
   -DNTBRIDGE_WITH_CUDA=AUTO "$@"
