@@ -124,16 +124,11 @@ class Volk : public ::testing::Test {
     const VkDeviceQueueCreateInfo queue{
         VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, nullptr, 0, 0, 1, &priority};
     const char* device_extensions[] = {VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME};
-    const VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                                         nullptr,
-                                         0,
-                                         1,
-                                         &queue,
-                                         0,
-                                         nullptr,
-                                         1,
-                                         device_extensions,
-                                         nullptr};
+    VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    device_info.queueCreateInfoCount = 1;
+    device_info.pQueueCreateInfos = &queue;
+    device_info.enabledExtensionCount = 1;
+    device_info.ppEnabledExtensionNames = device_extensions;
     ASSERT_EQ(vkCreateDevice(gpu_, &device_info, nullptr, &device_), VK_SUCCESS);
     volkLoadDevice(device_);
     ASSERT_NE(vkGetMemoryWin32HandleKHR, nullptr) << "volkLoadDevice did not load vkGetMemoryWin32HandleKHR";
