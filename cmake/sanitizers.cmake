@@ -5,7 +5,7 @@ set(NTBRIDGE_SANITIZE "" CACHE STRING "Sanitizers to build with (address,undefin
 # application put there; validating them means reading them. The compilers never assume an enum's value range
 # unless -fstrict-enums is given, so say so explicitly and keep UBSan's enum-range check off: a bad handleType
 # is a Valid Usage violation for the layer to report, not undefined behaviour of the layer.
-add_compile_options(-fno-strict-enums)
+add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fno-strict-enums>)  # a C++ option (C has no such assumption)
 
 if(NTBRIDGE_SANITIZE)
   add_compile_options(-fsanitize=${NTBRIDGE_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNTBRIDGE_BUILD_TESTS=OFF >/dev/null
+scripts/configure.sh demo >/dev/null  # every option it needs: build/ may be configured for the tests
 cmake --build build -j"$(nproc)"
 export VK_ADD_LAYER_PATH="$PWD/build/layer${VK_ADD_LAYER_PATH:+:$VK_ADD_LAYER_PATH}"
 exec build/src/tool/ntbridge demo "$@"

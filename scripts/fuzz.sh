@@ -6,8 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNTBRIDGE_BUILD_TESTS=OFF \
-  -DNTBRIDGE_BUILD_FUZZERS=ON -DNTBRIDGE_SANITIZE=fuzzer-no-link,address,undefined >/dev/null
+scripts/configure.sh fuzz >/dev/null
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=($(ls fuzz/corpus))

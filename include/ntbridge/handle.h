@@ -34,7 +34,20 @@ NTBRIDGE_API BOOL ntbridge_CloseHandle(HANDLE handle);
 NTBRIDGE_API BOOL ntbridge_DuplicateHandle(HANDLE source, HANDLE* target, BOOL inherit);
 
 /* GetHandleInformation / SetHandleInformation with HANDLE_FLAG_INHERIT (the only flag Linux can carry). */
+#ifndef NTBRIDGE_COMPAT_TYPES_FROM_VOLK
 NTBRIDGE_API BOOL ntbridge_GetHandleInformation(HANDLE handle, DWORD* flags);
+#else
+/* volk.h came before <windows.h>, so DWORD is volk's 64-bit unsigned long in this file while the library
+ * writes 32 bits: the call goes through a 32-bit value and the whole DWORD is assigned. */
+NTBRIDGE_API BOOL ntbridge_GetHandleInformation(HANDLE handle, uint32_t* flags);
+static inline BOOL ntbridge_GetHandleInformation_volk_dword_(HANDLE handle, DWORD* flags) {
+  uint32_t value = 0;
+  const BOOL ok = ntbridge_GetHandleInformation(handle, &value);
+  if (ok) *flags = value;
+  return ok;
+}
+#define ntbridge_GetHandleInformation ntbridge_GetHandleInformation_volk_dword_
+#endif
 NTBRIDGE_API BOOL ntbridge_SetHandleInformation(HANDLE handle, DWORD mask, DWORD flags);
 
 /* CompareObjectHandles: TRUE when both handles refer to the same kernel object (same device and inode), even

@@ -1,6 +1,7 @@
 // vkFreeMemory does not wait for the broker (its release is one-way), yet it is exact: once vkFreeMemory of
 // the last memory object of a name or KMT value returns, an open that another process starts afterwards
-// fails, and the name can be taken again at once, by this process or any other.
+// fails, and the name can be taken again at once, by this process or any other. Each loop stops at its count
+// or when NTBRIDGE_STRESS_SECONDS have passed, after a floor of iterations that covers every variant.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 
 #include "broker_client.hpp"
 #include "broker_fixture.hpp"
+#include "stress_budget.hpp"
 
 namespace ntbridge::test {
 namespace {
@@ -43,7 +45,8 @@ class FreedShares : public BrokerTest {
 
 TEST_F(FreedShares, AnOpenThatAnotherProcessStartsAfterTheLastFreeFails) {
   StartOpeners();
-  for (int i = 0; i < 200; ++i) {
+  StressBudget budget("free, then another process opens", 200, 20);
+  for (int i = 0; budget.Continue(i); ++i) {
     std::string name = "Local\\race-" + std::to_string(i);
     VkDeviceMemory memory = ExportNamed(Wide(name), kSize);
     uint32_t kmt = Kmt(memory);
@@ -51,14 +54,17 @@ TEST_F(FreedShares, AnOpenThatAnotherProcessStartsAfterTheLastFreeFails) {
     Opener(i).Send(OpenCommand(i, name, kmt));  // the pipe is the signal: vkFreeMemory has returned
     ASSERT_EQ(Opener(i).Expect("RESULT"), kRefused) << "iteration " << i << ": " << OpenCommand(i, name, kmt)
                                                     << " succeeded after the last vkFreeMemory returned";
+    budget.Completed();
   }
+  budget.Report();
 }
 
 // The broker is stopped from before vkFreeMemory until the other process's open is queued, so that the
 // release and the open meet in one turn of the broker's loop (the release never waits for the broker).
 TEST_F(FreedShares, AnOpenQueuedWithTheReleaseFails) {
   StartOpeners();
-  for (int i = 0; i < 40; ++i) {
+  StressBudget budget("release and open in one turn of the broker", 40, 8);
+  for (int i = 0; budget.Continue(i); ++i) {
     std::string name = "Local\\queued-" + std::to_string(i);
     VkDeviceMemory memory = ExportNamed(Wide(name), kSize);
     uint32_t kmt = Kmt(memory);
@@ -71,7 +77,9 @@ TEST_F(FreedShares, AnOpenQueuedWithTheReleaseFails) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));  // for its request to reach the broker
     }
     ASSERT_EQ(Opener(i).Expect("RESULT"), kRefused) << "iteration " << i << ": " << OpenCommand(i, name, kmt);
+    budget.Completed();
   }
+  budget.Report();
 }
 
 // Publishes `name` on a connection of its own (a second client of this process).
@@ -92,14 +100,17 @@ TEST_F(FreedShares, AFreedNameCanBeTakenAgainAtOnce) {
   ChildProcess other({"serve"});
   ASSERT_EQ(other.Expect("READY"), "READY");
   VkDeviceMemory memory = ExportNamed(name, kSize);
-  for (int i = 0; i < 200; ++i) {
+  StressBudget budget("a freed name taken again (two loops, of 200 and 100)", 200,
+                      20);  // one budget for both
+  for (int i = 0; budget.Continue(i); ++i) {
     dev->Free(memory);
     VkResult r;
     memory = ExportNamed(name, kSize, &r);  // on the same connection
     ASSERT_EQ(r, VK_SUCCESS) << "iteration " << i;
+    budget.Completed();
   }
   dev->Free(memory);
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; budget.Continue(i) && i < 100; ++i) {
     memory = ExportNamed(name, kSize);
     dev->Free(memory);
     if (i % 2 == 0) {
@@ -109,7 +120,9 @@ TEST_F(FreedShares, AFreedNameCanBeTakenAgainAtOnce) {
     } else {
       ASSERT_EQ(PublishOnAnotherConnection("Local\\again"), protocol::Status::kOk) << "iteration " << i;
     }
+    budget.Completed();
   }
+  budget.Report();
   other.CloseInput();
   EXPECT_EQ(other.Wait(), 0);
 }

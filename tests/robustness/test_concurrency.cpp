@@ -1,12 +1,13 @@
 // 8 threads share one device: export, get handle, import and free in a loop, NT and KMT mixed, with invalid
 // calls whose debug-utils callbacks call back into Vulkan. No error, no deadlock, no leaked descriptor.
+// Each thread runs NTBRIDGE_STRESS_ITERATIONS rounds (default 10000) or until NTBRIDGE_STRESS_SECONDS pass.
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <thread>
 #include <vector>
 
+#include "stress_budget.hpp"
 #include "vk_fixture.hpp"
 
 namespace ntbridge::test {
@@ -16,10 +17,7 @@ constexpr VkDeviceSize kSize = 64 * 1024;
 constexpr auto kNt = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT;
 constexpr auto kKmt = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT;
 
-int Iterations() {
-  const char* v = std::getenv("NTBRIDGE_STRESS_ITERATIONS");
-  return v != nullptr ? std::atoi(v) : 10000;
-}
+constexpr int kThreads = 8;
 
 struct Reentry {
   VulkanDevice* dev = nullptr;
@@ -82,14 +80,15 @@ TEST_F(Concurrency, EightThreadsShareOneDevice) {
   VkDebugUtilsMessengerEXT messenger = VK_NULL_HANDLE;
   ASSERT_EQ(create(vk->instance, &info, nullptr, &messenger), VK_SUCCESS);
 
-  const int iterations = Iterations();
+  // At least 128 rounds per thread, so each thread makes its invalid calls (every 64th round) twice.
+  StressBudget budget("8 threads, export/get/import/free rounds", 10000, 128, /*count_from_env=*/true);
   const int fds_before = CountOpenFds();
   std::atomic<int> failures{0};
   std::atomic<int> invalid_calls{0};
   std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
+  for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      for (int i = 0; i < iterations && failures.load() < 10; ++i) {
+      for (int i = 0; budget.Continue(i) && failures.load() < 10; ++i) {
         VkExternalMemoryHandleTypeFlags types = kNt | (kmt ? kKmt : 0);
         VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO, nullptr, types};
         VkDeviceMemory exported = VK_NULL_HANDLE;
@@ -125,13 +124,17 @@ TEST_F(Concurrency, EightThreadsShareOneDevice) {
         vkFreeMemory(dev->device, imported, nullptr);
         vkFreeMemory(dev->device, exported, nullptr);
         if (!use_kmt && handle != nullptr) close(static_cast<int>(reinterpret_cast<intptr_t>(handle)));
+        budget.Completed();
       }
     });
   }
   for (auto& th : threads) th.join();
   destroy(vk->instance, messenger, nullptr);
+  budget.Report();
 
   EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(budget.completed(), kThreads * budget.floor());
+  EXPECT_GE(invalid_calls.load(), kThreads * ((budget.floor() + 63) / 64));
   EXPECT_EQ(CountOpenFds(), fds_before) << "descriptors leaked";
   // Every invalid call was reported, and each report reached the callback, which re-entered the layer.
   EXPECT_GE(reentry.reentered.load(), invalid_calls.load());
