@@ -20,9 +20,10 @@ if [ -z "${NTBRIDGE_SKIP_FUZZ:-}" ]; then
 fi
 
 if [ -z "${NTBRIDGE_SKIP_SANITIZERS:-}" ]; then
-  echo "== ThreadSanitizer build: the concurrency tests =="
+  echo "== ThreadSanitizer build: the concurrency tests (memory, and semaphores and fences on shared payloads) =="
   scripts/configure.sh tsan
-  cmake --build build-tsan -j"$jobs" --target robustness_tests VkLayer_ntbridge_external_win32 ntbridge_test_child
+  cmake --build build-tsan -j"$jobs" --target robustness_tests sync_thread_tests VkLayer_ntbridge_external_win32 \
+    ntbridge_test_child ntbridged
   (cd build-tsan && NTBRIDGE_TEST_PIN_LIBRARIES=1 NTBRIDGE_STRESS_ITERATIONS=1000 TSAN_OPTIONS=halt_on_error=1 \
     ctest --no-tests=error --output-on-failure -L robustness --timeout 900) || status=1
 
