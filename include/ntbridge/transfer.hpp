@@ -23,4 +23,22 @@ NTBRIDGE_API ReceivedMemory ReceiveMemory(int socket);
 // Sets `info.name` from `name` (throws std::length_error past NTBRIDGE_MAX_NAME characters).
 NTBRIDGE_API void SetName(MemoryInfo& info, const std::wstring& name);
 
+// Semaphores and fences.
+using SyncInfo = ntbridge_sync_info;
+
+struct ReceivedSync {
+  SyncInfo info{};
+  NtHandle handle;  // empty unless the sender passed an NT handle
+};
+
+// Send `info` (a semaphore's or a fence's, as the name says) with a duplicate of `handle` (may be empty).
+NTBRIDGE_API void SendSemaphore(int socket, const SyncInfo& info, const NtHandle& handle = {});
+NTBRIDGE_API void SendFence(int socket, const SyncInfo& info, const NtHandle& handle = {});
+// Receive one message of that kind; throw std::system_error (ENODATA when the peer closed, EBADMSG when
+// malformed, ENOMSG when the message is of another kind, with what it was).
+NTBRIDGE_API ReceivedSync ReceiveSemaphore(int socket);
+NTBRIDGE_API ReceivedSync ReceiveFence(int socket);
+
+NTBRIDGE_API void SetName(SyncInfo& info, const std::wstring& name);
+
 }  // namespace ntbridge

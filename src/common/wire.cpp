@@ -37,10 +37,10 @@ bool SendPacket(int socket, std::span<const uint8_t> bytes, int attach_fd, int f
   return n == static_cast<ssize_t>(bytes.size());
 }
 
-bool ReceiveWithFd(int socket, void* data, size_t size, int* fd) {
+ReceiveResult ReceiveFixed(int socket, void* data, size_t size, int* fd) {
   *fd = -1;
   iovec iov{data, size};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -48,12 +48,32 @@ bool ReceiveWithFd(int socket, void* data, size_t size, int* fd) {
   msg.msg_controllen = sizeof control;
   ssize_t n;
   do {
-    n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+    n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
   } while (n < 0 && errno == EINTR);
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+  if (n < 0) return ReceiveResult::kError;
+  std::vector<int> fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof received);
+      fds.push_back(received);
+    }
   }
-  return n == static_cast<ssize_t>(size);
+  if (n == 0 && fds.empty()) return ReceiveResult::kClosed;
+  // A stream message cut short by the peer's close, a seqpacket one of another length, or descriptors that a
+  // well-formed sender never attaches: nothing of it is kept.
+  if (static_cast<size_t>(n) != size || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || fds.size() > 1) {
+    CloseAll(&fds);
+    return ReceiveResult::kMalformed;
+  }
+  if (!fds.empty()) *fd = fds[0];
+  return ReceiveResult::kOk;
+}
+
+bool ReceiveWithFd(int socket, void* data, size_t size, int* fd) {
+  return ReceiveFixed(socket, data, size, fd) == ReceiveResult::kOk;
 }
 
 ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector<int>* fds,

@@ -22,7 +22,12 @@ ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector
                             std::string* error, bool wait = true);
 
 // Receives one message of exactly `size` bytes into `data`, with at most one descriptor (*fd, close-on-exec;
-// -1 when none came). For the fixed-size exchanges of tests and benchmarks on stream or seqpacket sockets.
+// -1 when none came), on a stream or seqpacket socket (MSG_WAITALL: a stream waits for all of it). For the
+// fixed-size messages of libntbridge's transfers, tests and benchmarks. kClosed: the peer closed the
+// connection before the message began. kMalformed: the message was shorter or longer than `size`, or came
+// with more than one descriptor; whatever descriptors came are closed. kError: recvmsg failed (errno).
+ReceiveResult ReceiveFixed(int socket, void* data, size_t size, int* fd);
+// ReceiveFixed, true only for kOk.
 bool ReceiveWithFd(int socket, void* data, size_t size, int* fd);
 
 // Closes every descriptor of `fds` and clears it.
