@@ -97,6 +97,12 @@ struct PayloadInfo {
   bool operator==(const PayloadInfo&) const = default;
 };
 
+// PayloadInfo::object_flags of semaphores and fences, as the layer sets them (src/layer/sync.cpp keeps its
+// own copy of these values): the broker keeps them without looking; libntbridge reads them to tell what a KMT
+// value or name is before it hands out a descriptor.
+inline constexpr uint32_t kSyncFlagTimeline = 1;       // a timeline semaphore (else binary, or a fence)
+inline constexpr uint32_t kSyncFlagSharedPayload = 2;  // the layer's shared payload (else the driver's)
+
 inline constexpr uint32_t kPublishName = 1;  // register under `name`
 inline constexpr uint32_t kPublishKmt = 2;   // issue a KMT value now
 
