@@ -1,10 +1,12 @@
-// ntbridge: shared Vulkan memory in CUDA, without a copy. Built where the CUDA toolkit was found (the CMake
-// target ntbridge::ntbridge_cuda, library libntbridge_cuda).
+// ntbridge: shared Vulkan memory and semaphores in CUDA, without a copy or a host wait. Built where the CUDA
+// toolkit was found (the CMake target ntbridge::ntbridge_cuda, library libntbridge_cuda).
 //
-// An NT handle is a file descriptor, so the import is cudaImportExternalMemory with
-// cudaExternalMemoryHandleTypeOpaqueFd. KMT values and names are turned into an NT handle first, through the
-// layer (OpenShareAsNtHandle in ntbridge/vulkan.hpp). The CUDA device is the one whose cudaDeviceProp::uuid
-// equals the exporter's VkPhysicalDeviceIDProperties::deviceUUID; any other device is refused.
+// An NT handle is a file descriptor, so the imports are cudaImportExternalMemory with
+// cudaExternalMemoryHandleTypeOpaqueFd, and cudaImportExternalSemaphore with
+// cudaExternalSemaphoreHandleTypeOpaqueFd (binary) or cudaExternalSemaphoreHandleTypeTimelineSemaphoreFd
+// (timeline). KMT values and names are turned into an NT handle first, through the broker
+// (OpenShareAsNtHandle in ntbridge/vulkan.hpp). The CUDA device is the one whose cudaDeviceProp::uuid equals
+// the exporter's VkPhysicalDeviceIDProperties::deviceUUID; any other device is refused.
 #pragma once
 
 #include <ntbridge/handle.hpp>
@@ -13,6 +15,8 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+
+struct CUstream_st;  // what cudaStream_t points to: the header needs no CUDA include
 
 namespace ntbridge {
 
@@ -50,6 +54,45 @@ class NTBRIDGE_API CudaExternalMemory {
   void* pointer_ = nullptr;
   void* external_ = nullptr;  // cudaExternalMemory_t
   uint64_t size_ = 0;
+  int device_ = -1;
+  NtHandle handle_;
+};
+
+// Owns the import of one Vulkan semaphore into CUDA: the cudaExternalSemaphore_t and the NT handle, released
+// in that order. CUDA has no fences: a fence is refused. So is a semaphore of ntbridge's shared payload (the
+// payload the layer makes where the Vulkan driver has no VK_KHR_external_semaphore_fd, e.g. lavapipe;
+// DESIGN.md §7): CUDA can import only its driver's own objects, such as NVIDIA's opaque descriptors.
+class NTBRIDGE_API CudaExternalSemaphore {
+ public:
+  // Imports `handle`, an NT handle of the semaphore `info` describes (binary or timeline, by info.kind). The
+  // handle is kept (CUDA gets a duplicate: it takes ownership of the descriptor it imports); on failure it is
+  // closed. Throws CudaImportError saying what was wrong.
+  static CudaExternalSemaphore Import(const SyncInfo& info, NtHandle handle);
+
+  CudaExternalSemaphore() = default;
+  ~CudaExternalSemaphore() { Reset(); }
+  CudaExternalSemaphore(CudaExternalSemaphore&& other) noexcept;
+  CudaExternalSemaphore& operator=(CudaExternalSemaphore&& other) noexcept;
+  CudaExternalSemaphore(const CudaExternalSemaphore&) = delete;
+  CudaExternalSemaphore& operator=(const CudaExternalSemaphore&) = delete;
+
+  // Enqueue on `stream` (a cudaStream_t of device(); nullptr: the default stream, with device() current) a
+  // wait until the semaphore is signalled, or a signal of it (cudaWaitExternalSemaphoresAsync,
+  // cudaSignalExternalSemaphoresAsync). Timeline: the wait is for the counter to reach `value`, the signal
+  // sets it to `value`. Binary: `value` must be 0; a wait consumes the signal, as a Vulkan wait does.
+  // std::invalid_argument for a value on a binary semaphore, std::logic_error on an empty owner,
+  // CudaImportError when CUDA fails.
+  void Wait(CUstream_st* stream, uint64_t value = 0);
+  void Signal(CUstream_st* stream, uint64_t value = 0);
+
+  bool timeline() const { return kind_ == NTBRIDGE_SYNC_TIMELINE_SEMAPHORE; }
+  int device() const { return device_; }   // the CUDA device ordinal
+  void* get() const { return external_; }  // the cudaExternalSemaphore_t, for batches of several semaphores
+  void Reset();
+
+ private:
+  void* external_ = nullptr;  // cudaExternalSemaphore_t
+  uint32_t kind_ = 0;
   int device_ = -1;
   NtHandle handle_;
 };

@@ -6,9 +6,24 @@
 #include <sstream>
 #include <utility>
 
+#include "cuda_errors.hpp"
+
 namespace ntbridge {
 
+namespace cuda_detail {
+
+void Fail(const std::string& what, cudaError_t error, const std::string& advice) {
+  std::string text =
+      "ntbridge: " + what + " failed: " + cudaGetErrorName(error) + " (" + cudaGetErrorString(error) + ")";
+  if (!advice.empty()) text += "; " + advice;
+  throw CudaImportError(text);
+}
+
+}  // namespace cuda_detail
+
 namespace {
+
+using cuda_detail::Fail;
 
 std::string Hex(const uint8_t* bytes) {
   static const char digits[] = "0123456789abcdef";
@@ -19,13 +34,6 @@ std::string Hex(const uint8_t* bytes) {
     out += digits[bytes[i] & 15];
   }
   return out;
-}
-
-[[noreturn]] void Fail(const std::string& what, cudaError_t error, const std::string& advice = {}) {
-  std::string text =
-      "ntbridge: " + what + " failed: " + cudaGetErrorName(error) + " (" + cudaGetErrorString(error) + ")";
-  if (!advice.empty()) text += "; " + advice;
-  throw CudaImportError(text);
 }
 
 constexpr uint32_t kOpaqueWin32 = 0x2;  // VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT
@@ -50,8 +58,8 @@ int FindCudaDevice(const uint8_t* uuid) {
   }
   throw CudaImportError(
       "ntbridge: no CUDA device has the exporter's device UUID " + Hex(uuid) +
-      " (VkPhysicalDeviceIDProperties::deviceUUID); memory can only be imported on the device "
-      "that allocated it. Devices:" +
+      " (VkPhysicalDeviceIDProperties::deviceUUID); memory and semaphores can only be imported on the "
+      "device that exported them. Devices:" +
       (count == 0 ? std::string(" none") : seen.str()));
 }
 

@@ -3,13 +3,28 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 
 namespace ntbridge::test {
 
-SyncDevice::SyncDevice() {
+SyncDevice::SyncDevice(const uint8_t* device_uuid) {
   InstanceOptions options;
   options.api_version = VK_API_VERSION_1_2;
   vk = std::make_unique<VulkanInstance>(options);
+  if (device_uuid != nullptr && vk->instance != VK_NULL_HANDLE) {
+    vk->gpu = VK_NULL_HANDLE;
+    uint32_t count = 0;
+    vkEnumeratePhysicalDevices(vk->instance, &count, nullptr);
+    std::vector<VkPhysicalDevice> gpus(count);
+    vkEnumeratePhysicalDevices(vk->instance, &count, gpus.data());
+    for (VkPhysicalDevice gpu : gpus) {
+      VkPhysicalDeviceIDProperties ids{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
+      VkPhysicalDeviceProperties2 properties{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &ids};
+      vkGetPhysicalDeviceProperties2(gpu, &properties);
+      if (std::memcmp(ids.deviceUUID, device_uuid, VK_UUID_SIZE) == 0) vk->gpu = gpu;
+    }
+    vk->error = vk->ok() ? "" : "no Vulkan physical device has the requested deviceUUID";
+  }
   if (!vk->ok()) {
     error = vk->error;
     return;

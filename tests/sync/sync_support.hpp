@@ -21,7 +21,9 @@ inline int Fd(HANDLE h) { return static_cast<int>(reinterpret_cast<intptr_t>(h))
 // through ntbridge, over the Khronos validation layer, on an instance of Vulkan 1.2 (timeline semaphores).
 class SyncDevice {
  public:
-  SyncDevice();
+  // `device_uuid` (16 bytes): the physical device with that VkPhysicalDeviceIDProperties::deviceUUID, such as
+  // a CUDA device's; else NTBRIDGE_TEST_DEVICE's (lavapipe by default).
+  explicit SyncDevice(const uint8_t* device_uuid = nullptr);
   ~SyncDevice();
   bool ok() const { return dev && dev->device != VK_NULL_HANDLE; }
   std::string error;
