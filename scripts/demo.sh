@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up, builds, and runs the main job: `ntbridge demo`, a producer and a consumer process sharing
-# Vulkan memory through Win32 handles three ways (NT handle, KMT value, name), every frame checked.
+# Vulkan memory and timeline semaphores through Win32 handles three ways (NT handle, KMT value, name),
+# synchronised GPU to GPU (the default, --sync gpu), every frame checked.
 # Arguments go to `ntbridge demo` (see `build/src/tool/ntbridge demo --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -13,21 +13,34 @@
 namespace ntbridge::tool {
 
 const char* const kDemoHelp =
-    R"(usage: ntbridge demo [--frames N] [--mode nt|kmt|name|all] [--size BYTES] [--device NAME]
+    R"(usage: ntbridge demo [--frames N] [--mode nt|kmt|name|all] [--sync gpu|cpu] [--ring N] [--size BYTES]
+                     [--device NAME]
 
-Two processes share one Vulkan allocation through VK_KHR_external_memory_win32, the way Windows programs do.
-The producer (this process) allocates exportable memory and starts a consumer process (this program again,
-with exec). They share the memory
-  nt    by an NT handle (vkGetMemoryWin32HandleKHR, OPAQUE_WIN32) passed over a Unix socket,
-  kmt   by a KMT global share value (OPAQUE_WIN32_KMT), passed as a number,
-  name  by a name (VkExportMemoryWin32HandleInfoKHR::name / VkImportMemoryWin32HandleInfoKHR::name).
+Two processes share Vulkan memory and timeline semaphores through VK_KHR_external_memory_win32 and
+VK_KHR_external_semaphore_win32, the way Windows programs do. The producer (this process) allocates
+exportable memory and starts a consumer process (this program again, with exec). They share
+  nt    by NT handles (vkGetMemoryWin32HandleKHR, vkGetSemaphoreWin32HandleKHR: OPAQUE_WIN32) passed over a
+        Unix socket,
+  kmt   by KMT global share values (OPAQUE_WIN32_KMT), passed as numbers,
+  name  by names (VkExportMemoryWin32HandleInfoKHR::name, VkExportSemaphoreWin32HandleInfoKHR::name, and
+        the Import structures' name).
 For each frame the producer's GPU writes new contents with transfer commands (vkCmdFillBuffer,
-vkCmdUpdateBuffer); the consumer reads them through its own import and compares their checksum with the one
-the producer computed on the CPU. The exit status is 0 only if every frame of every mode matched.
+vkCmdUpdateBuffer), and the consumer checks them against the contents the producer computed on the CPU.
+
+  --sync gpu  (the default) Neither CPU waits for the other. The memory is a ring of buffers; the producer's
+              GPU writes frame f into buffer f % N and signals the shared timeline semaphore `ready` = f + 1;
+              the consumer's GPU waits for it, checks the frame in a compute shader and signals the second
+              shared semaphore, `free` = f + 1, which the producer's GPU waits for before it writes that
+              buffer again. N frames are in flight.
+  --sync cpu  One buffer: after each frame the producer waits for its fence and sends the checksum; the
+              consumer reads the memory through its mapping and answers.
+The exit status is 0 only if every frame of every mode matched. The summary line gives frames/s for the run.
 KMT values and names are kept by the per-user broker, ntbridged, which the layer starts when needed.
 
   --frames N        frames per mode (default 120)
   --mode M          nt, kmt, name or all (default all)
+  --sync S          gpu or cpu (default gpu)
+  --ring N          with --sync gpu: shared buffers, and so frames in flight, 1 to 16 (default 3)
   --size BYTES      bytes per frame, a multiple of 4, at least 4096 (default 1048576)
   --device NAME     the Vulkan device whose name contains NAME (default: an NVIDIA GPU when present,
                     else lavapipe)
@@ -54,10 +67,15 @@ int RunDemo(const DemoCommandLine& command) {
   int failed_modes = 0;
   uint64_t all_frames = 0;
   uint64_t all_mismatches = 0;
+  double all_seconds = 0;
+  const std::string how = options.sync == DemoSync::kGpu
+                              ? "GPU-synchronised, " + std::to_string(options.ring) + " in flight"
+                              : std::string("CPU-synchronised");
   for (DemoMode mode : modes) {
     const char* name = ModeName(mode);
-    std::printf("[%s] sharing %llu bytes x %u frames ...%s", name,
-                static_cast<unsigned long long>(options.size), options.frames, terminal ? "" : "\n");
+    std::printf("[%s] sharing %llu bytes x %u frames (%s) ...%s", name,
+                static_cast<unsigned long long>(options.size), options.frames, how.c_str(),
+                terminal ? "" : "\n");
     std::fflush(stdout);
     try {
       const ModeResult r = RunProducer(mode, options, [&](uint32_t frame, uint32_t mismatches) {
@@ -74,6 +92,7 @@ int RunDemo(const DemoCommandLine& command) {
           r.consumer_device.c_str());
       all_frames += r.frames;
       all_mismatches += r.mismatches;
+      all_seconds += r.seconds;
       if (r.mismatches != 0 || r.frames != options.frames) ++failed_modes;
     } catch (const ToolError& e) {
       ++failed_modes;
@@ -81,9 +100,12 @@ int RunDemo(const DemoCommandLine& command) {
       if (!e.todo().empty()) std::printf("    what to do: %s\n", e.todo().c_str());
     }
   }
-  std::printf("summary: %llu frames checked, %llu mismatches, %d of %zu modes failed\n",
-              static_cast<unsigned long long>(all_frames), static_cast<unsigned long long>(all_mismatches),
-              failed_modes, modes.size());
+  std::printf(
+      "summary: %llu frames checked, %llu mismatches, %d of %zu modes failed; %.1f frames/s (--sync %s",
+      static_cast<unsigned long long>(all_frames), static_cast<unsigned long long>(all_mismatches),
+      failed_modes, modes.size(), all_seconds > 0 ? all_frames / all_seconds : 0.0, SyncName(options.sync));
+  if (options.sync == DemoSync::kGpu) std::printf(", --ring %u", options.ring);
+  std::printf(", %llu bytes a frame)\n", static_cast<unsigned long long>(options.size));
   return failed_modes == 0 ? 0 : 1;
 }
 

@@ -1,6 +1,7 @@
 // `ntbridge info`: per physical device, the driver, its UUIDs, and for every table of CapabilityTables()
-// (memory: buffers and common image formats) which external handle types can be exported and imported,
-// through ntbridge and by the driver alone.
+// (memory: buffers and common image formats; binary and timeline semaphores; fences) which external handle
+// types can be exported and imported, through ntbridge and by the driver alone, and which payload ntbridge
+// gives semaphores and fences there.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -17,9 +18,16 @@ namespace ntbridge::tool {
 const char* const kInfoHelp = R"(usage: ntbridge info [--json]
 
 For every Vulkan physical device: the driver, the deviceUUID and driverUUID (CUDA and other processes match
-devices by them), whether VK_KHR_external_memory_win32 is available natively and through ntbridge, and for
-buffers and a few common image formats which external memory handle types can be exported and imported,
-and which types are compatible with each other.
+devices by them), and for each kind of object — memory (buffers and a few common image formats), binary and
+timeline semaphores, fences — whether its Win32 extension (VK_KHR_external_memory_win32,
+VK_KHR_external_semaphore_win32, VK_KHR_external_fence_win32) is available natively and through ntbridge,
+which external handle types (OPAQUE_WIN32, OPAQUE_WIN32_KMT, D3D12_FENCE, OPAQUE_FD, SYNC_FD, ...) can be
+exported and imported, and which types are compatible with each other.
+
+Semaphores and fences shared through ntbridge have one of two payloads on a device: the driver's own sync
+object, whose NT handle is its opaque fd (drivers with VK_KHR_external_semaphore_fd / _fence_fd, such as
+NVIDIA's), or ntbridge's shared payload (drivers without, such as lavapipe). The queries tell them apart:
+only the driver's payload is compatible with OPAQUE_FD. "payload" says which one each kind gets.
 
 "through ntbridge" is an instance with VK_LAYER_NTBRIDGE_external_win32 enabled; "native" is the driver
 alone, asked by a separate process with every layer left out (VK_INSTANCE_LAYERS, VK_LOADER_LAYERS_ENABLE
@@ -54,6 +62,14 @@ std::optional<Capability> NativeCell(const NativeDevice* native, const Capabilit
 
 const char* YesNo(bool yes) { return yes ? "yes" : "no"; }
 
+// Which payload ntbridge gives `probe`'s objects: capabilities.hpp, PayloadOf.
+std::string Payload(const CapabilityTable& table, const PayloadProbe& probe, const NativeDevice* native,
+                    VkPhysicalDevice gpu) {
+  const CapabilityRow* row = table.Find(probe.row_key);
+  const bool native_win32 = native != nullptr && native->extensions.count(table.win32_extension) != 0;
+  return row == nullptr ? "none" : PayloadOf(row->query(gpu), native_win32);
+}
+
 Json DeviceJson(const GpuFacts& facts, const NativeDevice* native, VkPhysicalDevice gpu) {
   Json device = {
       {"deviceName", facts.properties.deviceName},
@@ -68,9 +84,16 @@ Json DeviceJson(const GpuFacts& facts, const NativeDevice* native, VkPhysicalDev
     // null: not known (the driver could not be asked alone, or does not show this device without layers).
     device[table.json_native] =
         native != nullptr ? Json(native->extensions.count(table.win32_extension) != 0) : Json(nullptr);
+    if (!table.json_payload.empty()) {
+      Json payloads = Json::object();
+      for (const PayloadProbe& probe : table.payloads)
+        payloads[probe.resource] = Payload(table, probe, native, gpu);
+      device[table.json_payload] = std::move(payloads);
+    }
     Json rows = Json::array();
     for (const CapabilityRow& row : table.rows) {
-      rows.push_back({{"resource", row.resource},
+      rows.push_back({{"key", row.key},
+                      {"resource", row.resource},
                       {"handleType", row.handle_type},
                       {"ntbridge", CapabilityJson(row.query(gpu))},
                       {"native", CapabilityJson(NativeCell(native, row))}});
@@ -81,22 +104,28 @@ Json DeviceJson(const GpuFacts& facts, const NativeDevice* native, VkPhysicalDev
 }
 
 void PrintDevice(int index, const GpuFacts& facts, const NativeDevice* native, VkPhysicalDevice gpu) {
-  size_t width = std::strlen("driverUUID");
-  for (const CapabilityTable& table : CapabilityTables()) {
-    width = std::max({width, table.fd_extension.size(), table.win32_extension.size()});
-  }
-  const int w = static_cast<int>(width);
+  // The facts of the device align with the first table's, each table's with each other.
+  const CapabilityTable& first = CapabilityTables().front();
+  const int w = static_cast<int>(
+      std::max({std::strlen("driverUUID"), first.fd_extension.size(), first.win32_extension.size()}));
   const std::string driver = std::string(facts.driver.driverName) + ": " + facts.driver.driverInfo;
   std::printf("GPU%d: %s\n", index, facts.properties.deviceName);
   std::printf("    %-*s = %s\n", w, "driver", driver.c_str());
   std::printf("    %-*s = %s\n", w, "deviceUUID", UuidString(facts.device_uuid).c_str());
   std::printf("    %-*s = %s\n", w, "driverUUID", UuidString(facts.driver_uuid).c_str());
   for (const CapabilityTable& table : CapabilityTables()) {
+    const int width = static_cast<int>(std::max(table.fd_extension.size(), table.win32_extension.size()));
     const char* natively =
         native == nullptr ? "unknown" : YesNo(native->extensions.count(table.win32_extension));
-    std::printf("    %-*s = %s\n", w, table.fd_extension.c_str(), YesNo(facts.Has(table.fd_extension)));
-    std::printf("    %-*s = through ntbridge: %s, native: %s\n\n", w, table.win32_extension.c_str(),
+    std::printf("    %-*s = %s\n", width, table.fd_extension.c_str(), YesNo(facts.Has(table.fd_extension)));
+    std::printf("    %-*s = through ntbridge: %s, native: %s\n", width, table.win32_extension.c_str(),
                 YesNo(facts.Has(table.win32_extension)), natively);
+    for (const PayloadProbe& probe : table.payloads) {
+      const std::string label = "payload (" + probe.resource + ")";
+      std::printf("    %-*s = %s\n", width, label.c_str(),
+                  PayloadText(Payload(table, probe, native, gpu)).c_str());
+    }
+    std::printf("\n");
     std::printf("    %-20s %-17s %-62s %s\n", table.resource_heading.c_str(), "handle type",
                 "through ntbridge", "native");
     std::printf("    %-20s %-17s %-62s %s\n", std::string(table.resource_heading.size(), '-').c_str(),
@@ -143,8 +172,10 @@ int RunInfo(const InfoOptions& options) {
         native.why.c_str());
   }
   std::printf(
-      "Legend: export/import = VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE/IMPORTABLE_BIT; (with: ...) = "
-      "compatibleHandleTypes; - = not supported; native = the driver alone (a process without layers).\n"
+      "Legend: export/import = VK_EXTERNAL_{MEMORY,SEMAPHORE,FENCE}_FEATURE_EXPORTABLE/IMPORTABLE_BIT; "
+      "(with: ...) = compatibleHandleTypes; - = not supported; native = the driver alone (a process without "
+      "layers); payload = what an NT handle of a semaphore or fence refers to (the driver's payload is "
+      "compatible with OPAQUE_FD, ntbridge's shared payload is not).\n"
       "Layer manifest folder: %s\n",
       layer_path.empty() ? "(the loader's standard search paths)" : layer_path.c_str());
   return 0;

@@ -1,5 +1,6 @@
 // `ntbridge demo`: the producer (this process) and the consumer (the same program started again with exec)
-// share one allocation three ways.
+// share memory three ways (NT handle, KMT value, name), synchronised on the CPU (one buffer, a message per
+// frame) or on the GPU (a ring of buffers and two shared timeline semaphores, several frames in flight).
 #pragma once
 
 #include <cstdint>
@@ -11,10 +12,18 @@ namespace ntbridge::tool {
 enum class DemoMode { kNt, kKmt, kName };
 const char* ModeName(DemoMode mode);
 
+// kCpu: after each frame the producer waits for its fence and sends the checksum; the consumer reads its
+// mapping and answers. kGpu: the producer's GPU signals `ready` (an exported timeline semaphore, value =
+// frame number + 1), the consumer's GPU waits for it, checks the frame and signals `free` back.
+enum class DemoSync { kCpu, kGpu };
+const char* SyncName(DemoSync sync);
+
 struct DemoOptions {
   uint32_t frames = 120;
   uint64_t size = 1 << 20;  // bytes per frame
   std::string device;       // part of a device name; empty: NVIDIA when present, else lavapipe
+  DemoSync sync = DemoSync::kGpu;
+  uint32_t ring = 3;  // kGpu: shared buffers, and so frames in flight
 };
 
 struct ModeResult {

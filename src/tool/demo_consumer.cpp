@@ -1,5 +1,9 @@
-// The demo's consumer: started with exec by the producer, it receives the shared memory, imports it by NT
-// handle, KMT value or name, and checks every frame's checksum through its own mapping.
+// The demo's consumer: started with exec by the producer, it receives the shared memory and the setup,
+// imports the memory by NT handle, KMT value or name, and checks every frame: through its own mapping after
+// the producer's message (--sync cpu), or on its GPU after the producer's GPU signalled (--sync gpu, a
+// FrameChecker of demo_consumer.hpp).
+#include "demo_consumer.hpp"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,68 +17,56 @@
 
 namespace ntbridge::tool {
 
+ImportedMemory::ImportedMemory(VkDevice device, const MemoryInfo& info, HANDLE handle, bool map)
+    : device_(device) {
+  VkImportMemoryWin32HandleInfoKHR import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR};
+  import.handleType = static_cast<VkExternalMemoryHandleTypeFlagBits>(info.handle_type);
+  std::string what;
+  if (info.handle_type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT) {
+    import.handle = reinterpret_cast<HANDLE>(static_cast<uintptr_t>(info.global_share));
+    what = "KMT value " + std::to_string(info.global_share);
+  } else if (info.name[0] != L'\0') {
+    import.name = info.name;
+    what = "a name";
+  } else {
+    import.handle = handle;
+    what = "an NT handle";
+  }
+  VkMemoryAllocateInfo allocate{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &import, info.allocation_size,
+                                info.memory_type_index};
+  CheckVk(vkAllocateMemory(device, &allocate, nullptr, &memory_), "vkAllocateMemory (import of " + what + ")",
+          info.handle_type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT && info.name[0] == L'\0'
+              ? ""
+              : "KMT values and names need the ntbridged broker: see `ntbridge status`");
+  if (!map) return;
+  const VkResult mapped = vkMapMemory(device, memory_, 0, VK_WHOLE_SIZE, 0, &data_);
+  if (mapped != VK_SUCCESS) {
+    vkFreeMemory(device, memory_, nullptr);
+    CheckVk(mapped, "vkMapMemory (imported memory)", "the exporter's memory type must be host-visible");
+  }
+}
+
+ImportedMemory::~ImportedMemory() {
+  if (data_ != nullptr) vkUnmapMemory(device_, memory_);
+  if (memory_ != VK_NULL_HANDLE) vkFreeMemory(device_, memory_, nullptr);
+}
+
 namespace {
 
-class ImportedMemory {
- public:
-  ImportedMemory(VkDevice device, const MemoryInfo& info, HANDLE handle) : device_(device) {
-    VkImportMemoryWin32HandleInfoKHR import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR};
-    import.handleType = static_cast<VkExternalMemoryHandleTypeFlagBits>(info.handle_type);
-    std::string what;
-    if (info.handle_type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT) {
-      import.handle = reinterpret_cast<HANDLE>(static_cast<uintptr_t>(info.global_share));
-      what = "KMT value " + std::to_string(info.global_share);
-    } else if (info.name[0] != L'\0') {
-      import.name = info.name;
-      what = "a name";
-    } else {
-      import.handle = handle;
-      what = "an NT handle";
-    }
-    VkMemoryAllocateInfo allocate{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &import, info.allocation_size,
-                                  info.memory_type_index};
-    CheckVk(vkAllocateMemory(device, &allocate, nullptr, &memory_),
-            "vkAllocateMemory (import of " + what + ")",
-            info.handle_type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT && info.name[0] == L'\0'
-                ? ""
-                : "KMT values and names need the ntbridged broker: see `ntbridge status`");
-    CheckVk(vkMapMemory(device, memory_, 0, VK_WHOLE_SIZE, 0, &data_), "vkMapMemory (imported memory)",
-            "the exporter's memory type must be host-visible");
-  }
-  ~ImportedMemory() {
-    if (data_ != nullptr) vkUnmapMemory(device_, memory_);
-    if (memory_ != VK_NULL_HANDLE) vkFreeMemory(device_, memory_, nullptr);
-  }
-  ImportedMemory(const ImportedMemory&) = delete;
-  ImportedMemory& operator=(const ImportedMemory&) = delete;
-  const void* data() const { return data_; }
-
- private:
-  VkDevice device_;
-  VkDeviceMemory memory_ = VK_NULL_HANDLE;
-  void* data_ = nullptr;
-};
-
-int Consume(int socket) {
-  ReceivedMemory received;
-  try {
-    received = ReceiveMemory(socket);
-  } catch (const std::system_error& e) {
-    throw ToolError(std::string("receiving the shared memory failed: ") + e.what(),
-                    "the consumer is started by `ntbridge demo`; do not run it by hand");
-  }
+// --sync cpu: one frame at a time, read through the mapping after the producer's message.
+int ConsumeOnCpu(int socket, SharedRing& ring) {
   Instance instance(true);
-  Device device(GpuByUuid(instance, received.info.device_uuid));
-  ImportedMemory memory(device.get(), received.info, received.handle.get());
+  Device device(GpuByUuid(instance, ring.memory.device_uuid));
+  ImportedMemory memory(device.get(), ring.memory, ring.memory_handle.get(), true);
   // The import took its own reference (DESIGN.md §2): our NT handle can go, as an application would close it.
-  received.handle.Reset();
+  ring.memory_handle.Reset();
   SendDemo(socket, DemoKind::kReady, 0, 0, 0, QueryGpu(device.gpu()).properties.deviceName);
 
   uint32_t mismatches = 0;
   for (;;) {
     const DemoMessage message = ReceiveDemo(socket, "producer");
     if (message.kind == DemoKind::kDone) break;
-    if (message.kind != DemoKind::kFrame || message.bytes > received.info.allocation_size) {
+    if (message.kind != DemoKind::kFrame || message.bytes > ring.memory.allocation_size) {
       throw ToolError("unexpected message from the producer",
                       "run both processes from the same ntbridge build");
     }
@@ -88,6 +80,49 @@ int Consume(int socket) {
     SendDemo(socket, DemoKind::kAck, message.frame, checksum);
   }
   return mismatches == 0 ? 0 : 1;
+}
+
+// --sync gpu: the checker keeps up to `ring` frames in flight and reports each frame's checksum as it
+// completes; the producer compares.
+int ConsumeOnGpu(int socket, const SharedRing& ring) {
+  const std::unique_ptr<FrameChecker> checker = MakeVulkanChecker(ring);
+  SendDemo(socket, DemoKind::kReady, 0, 0, 0, checker->device_name());
+  const uint32_t frames = ring.setup.frames;
+  const uint32_t depth = ring.setup.ring;
+  // While waiting: a producer that died closed the socket.
+  const auto producer_alive = [socket] { PeekDemo(socket, "producer"); };
+  auto report = [&](uint32_t frame) {
+    SendDemo(socket, DemoKind::kAck, frame, checker->Collect(frame, producer_alive));
+  };
+  for (uint32_t frame = 0; frame < frames; ++frame) {
+    if (frame >= depth) report(frame - depth);
+    checker->Submit(frame);
+  }
+  for (uint32_t frame = frames > depth ? frames - depth : 0; frame < frames; ++frame) report(frame);
+  const DemoMessage done = ReceiveDemo(socket, "producer");
+  if (done.kind != DemoKind::kDone) {
+    throw ToolError("unexpected message from the producer",
+                    "run both processes from the same ntbridge build");
+  }
+  return 0;  // the producer compares the checksums and reports mismatches
+}
+
+int Consume(int socket) {
+  SharedRing ring;
+  try {
+    ReceivedMemory received = ReceiveMemory(socket);
+    ring.memory = received.info;
+    ring.memory_handle = std::move(received.handle);
+  } catch (const std::system_error& e) {
+    throw ToolError(std::string("receiving the shared memory failed: ") + e.what(),
+                    "the consumer is started by `ntbridge demo`; do not run it by hand");
+  }
+  ReceivedSetup setup = ReceiveSetup(socket);
+  ring.setup = setup.setup;
+  ring.semaphores[kReady] = std::move(setup.handles[kReady]);
+  ring.semaphores[kFree] = std::move(setup.handles[kFree]);
+  if (ring.setup.sync == static_cast<uint32_t>(DemoSync::kGpu)) return ConsumeOnGpu(socket, ring);
+  return ConsumeOnCpu(socket, ring);
 }
 
 }  // namespace

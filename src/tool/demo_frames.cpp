@@ -39,6 +39,17 @@ void ApplyOnCpu(const FrameOps& ops, std::vector<uint32_t>& words) {
   std::fill(start, start + static_cast<ptrdiff_t>(ops.fill_size / 4), ops.fill_value);
 }
 
+uint64_t WordChecksum(const uint32_t* words, size_t count) {
+  uint32_t low = 0;
+  uint32_t high = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t index = static_cast<uint32_t>(i);
+    low += Mix(words[i] ^ (index * 0x9e3779b9u));
+    high += Mix(words[i] + index * 0x85ebca6bu + 0x632be5abu);
+  }
+  return (static_cast<uint64_t>(high) << 32) | low;
+}
+
 uint64_t Checksum(const void* data, size_t size) {
   const auto* bytes = static_cast<const unsigned char*>(data);
   uint64_t hash = 0xcbf29ce484222325ull;

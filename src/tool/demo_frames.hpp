@@ -25,5 +25,8 @@ FrameOps MakeFrame(uint32_t index, uint64_t size);
 void ApplyOnCpu(const FrameOps& ops, std::vector<uint32_t>& words);
 // FNV-1a, 64-bit, over the bytes.
 uint64_t Checksum(const void* data, size_t size);
+// A checksum a GPU computes in parallel (shaders/frame_check.comp, and a CUDA kernel alike): two 32-bit sums
+// that wrap, of a hash of every word with its index; the high sum in the upper half.
+uint64_t WordChecksum(const uint32_t* words, size_t count);
 
 }  // namespace ntbridge::tool

@@ -5,6 +5,7 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -52,14 +53,19 @@ std::string Usage(const std::vector<Command>& commands) {
 int main(int argc, char** argv) {
   InfoOptions info;
   DemoCommandLine demo;
+  CLI::Option* ring_option = nullptr;
   StatusOptions status;
   const std::vector<Command> commands = {
       {"info", "devices, UUIDs and which handle types can be shared, through ntbridge and natively",
        kInfoHelp, [&](CLI::App& app) { app.add_flag("--json", info.json); }, [&] { return RunInfo(info); }},
-      {"demo", "two processes share GPU memory by NT handle, KMT value and name", kDemoHelp,
+      {"demo", "two processes share GPU memory and semaphores by NT handle, KMT value and name", kDemoHelp,
        [&](CLI::App& app) {
          app.add_option("--frames", demo.options.frames);
          app.add_option("--mode", demo.mode)->check(CLI::IsMember({"nt", "kmt", "name", "all"}));
+         app.add_option("--sync", demo.options.sync)
+             ->transform(CLI::CheckedTransformer(
+                 std::map<std::string, DemoSync>{{"gpu", DemoSync::kGpu}, {"cpu", DemoSync::kCpu}}));
+         ring_option = app.add_option("--ring", demo.options.ring)->check(CLI::Range(1, 16));
          app.add_option("--size", demo.options.size)
              ->check(CLI::Validator(
                  [](std::string& text) {
@@ -75,7 +81,16 @@ int main(int argc, char** argv) {
          app.add_option("--device", demo.options.device);
          app.add_option("--consumer-socket", demo.consumer_socket)->group("");  // the producer's child
        },
-       [&] { return RunDemo(demo); }},
+       [&] {
+         if (ring_option->count() != 0 && demo.options.sync == DemoSync::kCpu) {
+           std::fprintf(
+               stderr,
+               "ntbridge demo: error: --ring applies to --sync gpu only (--sync cpu shares one buffer)\n"
+               "  what to do: see `ntbridge demo --help`\n");
+           return 2;
+         }
+         return RunDemo(demo);
+       }},
       {"status", "what the user's broker (ntbridged) holds", kStatusHelp,
        [&](CLI::App& app) {
          app.add_flag("--json", status.json);

@@ -148,7 +148,7 @@ VkPhysicalDevice GpuByUuid(const Instance& instance, const uint8_t* uuid) {
                   "run both processes on the same machine with the same Vulkan drivers");
 }
 
-Device::Device(VkPhysicalDevice gpu) : gpu_(gpu) {
+Device::Device(VkPhysicalDevice gpu, bool semaphores) : gpu_(gpu) {
   uint32_t count = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(gpu, &count, nullptr);
   std::vector<VkQueueFamilyProperties> families(count);
@@ -167,13 +167,33 @@ Device::Device(VkPhysicalDevice gpu) : gpu_(gpu) {
   queue_info.queueFamilyIndex = queue_family_;
   queue_info.queueCount = 1;
   queue_info.pQueuePriorities = &priority;
-  const char* extensions[] = {VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME};
+  const char* extensions[] = {VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME,
+                              VK_KHR_EXTERNAL_SEMAPHORE_WIN32_EXTENSION_NAME};
   VkDeviceCreateInfo info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   info.queueCreateInfoCount = 1;
   info.pQueueCreateInfos = &queue_info;
-  info.enabledExtensionCount = 1;
+  info.enabledExtensionCount = semaphores ? 2 : 1;
   info.ppEnabledExtensionNames = extensions;
-  CheckVk(vkCreateDevice(gpu, &info, nullptr, &device_), "vkCreateDevice with VK_KHR_external_memory_win32",
+  VkPhysicalDeviceTimelineSemaphoreFeatures timeline{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+  if (semaphores) {
+    VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &timeline};
+    vkGetPhysicalDeviceFeatures2(gpu, &features);
+    const GpuFacts facts = QueryGpu(gpu);
+    if (!timeline.timelineSemaphore || facts.properties.apiVersion < VK_API_VERSION_1_2 ||
+        !facts.Has(VK_KHR_EXTERNAL_SEMAPHORE_WIN32_EXTENSION_NAME)) {
+      throw ToolError(std::string(facts.properties.deviceName) +
+                          " lacks timeline semaphores (Vulkan 1.2) or VK_KHR_external_semaphore_win32",
+                      "run `ntbridge info` to see what it offers, or synchronise on the CPU (--sync cpu)");
+    }
+    timeline.pNext = nullptr;
+    info.pNext = &timeline;
+  }
+  CheckVk(vkCreateDevice(gpu, &info, nullptr, &device_),
+          semaphores
+              ? "vkCreateDevice with VK_KHR_external_memory_win32, VK_KHR_external_semaphore_win32 and "
+                "timelineSemaphore"
+              : "vkCreateDevice with VK_KHR_external_memory_win32",
           "run `ntbridge info`: the device needs VK_KHR_external_memory_fd for ntbridge to emulate the "
           "extension");
   vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
@@ -183,6 +203,19 @@ Device::Device(VkPhysicalDevice gpu) : gpu_(gpu) {
     throw ToolError(
         "vkGetDeviceProcAddr(vkGetMemoryWin32HandleKHR) returned NULL",
         "make sure VK_LAYER_NTBRIDGE_external_win32 is the layer the loader found (VK_LOADER_DEBUG=layer)");
+  }
+  if (semaphores) {
+    GetSemaphoreWin32HandleKHR = reinterpret_cast<PFN_vkGetSemaphoreWin32HandleKHR>(
+        vkGetDeviceProcAddr(device_, "vkGetSemaphoreWin32HandleKHR"));
+    ImportSemaphoreWin32HandleKHR = reinterpret_cast<PFN_vkImportSemaphoreWin32HandleKHR>(
+        vkGetDeviceProcAddr(device_, "vkImportSemaphoreWin32HandleKHR"));
+    if (GetSemaphoreWin32HandleKHR == nullptr || ImportSemaphoreWin32HandleKHR == nullptr) {
+      throw ToolError(
+          "vkGetDeviceProcAddr returned NULL for vkGetSemaphoreWin32HandleKHR or "
+          "vkImportSemaphoreWin32HandleKHR",
+          "make sure VK_LAYER_NTBRIDGE_external_win32 is the layer the loader found "
+          "(VK_LOADER_DEBUG=layer)");
+    }
   }
 }
 
@@ -199,6 +232,21 @@ uint32_t Device::HostVisibleType(uint32_t type_bits) const {
     if ((type_bits & (1u << i)) && (properties.memoryTypes[i].propertyFlags & want) == want) return i;
   }
   throw ToolError("no host-visible, host-coherent memory type can back an exportable buffer on this device",
+                  "pick another device with --device");
+}
+
+uint32_t Device::DeviceLocalType(uint32_t type_bits) const {
+  VkPhysicalDeviceMemoryProperties properties;
+  vkGetPhysicalDeviceMemoryProperties(gpu_, &properties);
+  for (uint32_t i = 0; i < properties.memoryTypeCount; ++i) {
+    if ((type_bits & (1u << i)) &&
+        (properties.memoryTypes[i].propertyFlags & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT))
+      return i;
+  }
+  for (uint32_t i = 0; i < properties.memoryTypeCount; ++i) {
+    if (type_bits & (1u << i)) return i;
+  }
+  throw ToolError("no memory type can back an exportable buffer on this device",
                   "pick another device with --device");
 }
 

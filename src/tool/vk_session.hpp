@@ -54,7 +54,9 @@ VkPhysicalDevice GpuByUuid(const Instance& instance, const uint8_t* uuid);
 
 class Device {
  public:
-  explicit Device(VkPhysicalDevice gpu);
+  // With `semaphores`, also VK_KHR_external_semaphore_win32 and the timelineSemaphore feature (throws
+  // ToolError saying so where the device lacks them).
+  explicit Device(VkPhysicalDevice gpu, bool semaphores = false);
   ~Device();
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;
@@ -65,7 +67,11 @@ class Device {
   uint32_t queue_family() const { return queue_family_; }
   // A HOST_VISIBLE | HOST_COHERENT memory type among `type_bits` (throws ToolError when none).
   uint32_t HostVisibleType(uint32_t type_bits) const;
+  // A DEVICE_LOCAL memory type among `type_bits`, else the first of them.
+  uint32_t DeviceLocalType(uint32_t type_bits) const;
   PFN_vkGetMemoryWin32HandleKHR GetMemoryWin32HandleKHR = nullptr;
+  PFN_vkGetSemaphoreWin32HandleKHR GetSemaphoreWin32HandleKHR = nullptr;        // with `semaphores`
+  PFN_vkImportSemaphoreWin32HandleKHR ImportSemaphoreWin32HandleKHR = nullptr;  // with `semaphores`
 
  private:
   VkPhysicalDevice gpu_;

@@ -80,8 +80,10 @@ def override_layer(home, layer_dir):
         json.dump(m, f)
 
 
-def row_key(row):
-    return "memory/" + row["resource"] + "/" + row["handleType"]
+# Each kind's table: its Win32 extension and the JSON members of a device (cmd_info.cpp).
+TABLES = (("VK_KHR_external_memory_win32", "externalMemoryWin32Native", "capabilities"),
+          ("VK_KHR_external_semaphore_win32", "externalSemaphoreWin32Native", "semaphoreCapabilities"),
+          ("VK_KHR_external_fence_win32", "externalFenceWin32Native", "fenceCapabilities"))
 
 
 def main():
@@ -98,6 +100,7 @@ def main():
         # Whatever the driver, the reference must be the driver's: D3D types are never supported by a driver
         # on Linux; on lavapipe (no Win32 extension) OPAQUE_WIN32 is not supported either.
         check(not d["rows"]["memory/buffer/D3D11_TEXTURE"]["exportable"], "reference: D3D11 exportable?")
+        check(not d["rows"]["semaphore/timeline/D3D12_FENCE"]["exportable"], "reference: D3D12_FENCE exportable?")
         if WIN32 not in d["extensions"]:
             check(not d["rows"]["memory/buffer/OPAQUE_WIN32"]["exportable"],
                   "reference: OPAQUE_WIN32 exportable without the extension")
@@ -129,14 +132,14 @@ def main():
                 d = ref.get(device["deviceUUID"])
                 if not check(d is not None, f"{way}: {device['deviceName']} not in the reference"):
                     continue
-                check(device["externalMemoryWin32Native"] == (WIN32 in d["extensions"]),
-                      f"{way}: {device['deviceName']}: externalMemoryWin32Native "
-                      f"{device['externalMemoryWin32Native']}")
-                for row in device["capabilities"]:
-                    native = row["native"]
-                    check(native == d["rows"][row_key(row)],
-                          f"{way}: {device['deviceName']} {row_key(row)}: native {native}, "
-                          f"the driver alone {d['rows'][row_key(row)]}")
+                for extension, native_member, rows_member in TABLES:
+                    check(device[native_member] == (extension in d["extensions"]),
+                          f"{way}: {device['deviceName']}: {native_member} {device[native_member]}")
+                    for row in device[rows_member]:
+                        native = row["native"]
+                        check(native == d["rows"][row["key"]],
+                              f"{way}: {device['deviceName']} {row['key']}: native {native}, "
+                              f"the driver alone {d['rows'][row['key']]}")
                 if "llvmpipe" in device["deviceName"]:
                     check(device["externalMemoryWin32ThroughNtbridge"], f"{way}: no Win32 through ntbridge")
             text = run(tool, ["info"], env)
@@ -152,9 +155,10 @@ def main():
     check("could not ask the driver alone" in info.get("nativeError", "") and LAYER in info.get("nativeError", ""),
           f"forced: nativeError {info.get('nativeError')!r}")
     for device in info["devices"]:
-        check(device["externalMemoryWin32Native"] is None, "forced: externalMemoryWin32Native is not null")
-        check(all(row["native"] == {"queried": False} for row in device["capabilities"]),
-              "forced: a native cell was reported")
+        for _, native_member, rows_member in TABLES:
+            check(device[native_member] is None, f"forced: {native_member} is not null")
+            check(all(row["native"] == {"queried": False} for row in device[rows_member]),
+                  f"forced: a native cell of {rows_member} was reported")
     text = run(tool, ["info"], env)
     check("native: unknown" in text and "could not ask the driver alone" in text, f"forced: text:\n{text}")
 

@@ -34,14 +34,15 @@ def expect(tool, args, status, out=(), err=(), no_out=()):
 def main():
     tool = sys.argv[1]
     usage = "usage: ntbridge <command> [options]   (ntbridge <command> --help for each)"
-    commands = ["  info     devices, UUIDs", "  demo     two processes share", "  status   what the user's broker"]
+    commands = ["  info     devices, UUIDs", "  demo     two processes share GPU memory and semaphores", "  status   what the user's broker"]
     expect(tool, [], 2, err=[usage] + commands)
     for flag in ("--help", "-h"):
         expect(tool, [flag], 0, out=[usage] + commands, no_out=["__native-query"])
     expect(tool, ["info", "--help"], 0, out=["usage: ntbridge info [--json]", "  --json    machine-readable output"])
     expect(tool, ["demo", "--help"], 0,
-           out=["usage: ntbridge demo [--frames N] [--mode nt|kmt|name|all] [--size BYTES] [--device NAME]",
-                "  --size BYTES      bytes per frame, a multiple of 4, at least 4096 (default 1048576)"],
+           out=["usage: ntbridge demo [--frames N] [--mode nt|kmt|name|all] [--sync gpu|cpu] [--ring N] [--size BYTES]",
+                "  --size BYTES      bytes per frame, a multiple of 4, at least 4096 (default 1048576)",
+                "  --sync S          gpu or cpu (default gpu)"],
            no_out=["consumer-socket"])
     expect(tool, ["demo", "-h"], 0, out=["usage: ntbridge demo"])
     expect(tool, ["status", "--help"], 0,
@@ -60,6 +61,11 @@ def main():
     expect(tool, ["demo", "--size", "1024"], 2, err=["--size", "must be a multiple of 4 and at least 4096"])
     expect(tool, ["demo", "--size", "lots"], 2, err=["ntbridge demo: error:", "--size"])
     expect(tool, ["demo", "--mode", "fast"], 2, err=["ntbridge demo: error:", "--mode", "fast", "nt"])
+    expect(tool, ["demo", "--sync", "fast"], 2, err=["ntbridge demo: error:", "--sync", "fast", "gpu", "cpu"])
+    expect(tool, ["demo", "--sync"], 2, err=["ntbridge demo: error:", "--sync"])
+    expect(tool, ["demo", "--sync", "cpu", "--ring", "4"], 2, err=["--ring applies to --sync gpu only"])
+    for ring in ("0", "17", "x", "-1"):
+        expect(tool, ["demo", "--ring", ring], 2, err=["ntbridge demo: error:", "--ring"])
     expect(tool, ["status", "--bogus"], 2, err=["ntbridge status: error:", "--bogus", see.format("status")])
     expect(tool, ["status", "--socket"], 2, err=["ntbridge status: error:", "--socket"])
     if failures:

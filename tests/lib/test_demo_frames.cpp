@@ -42,5 +42,24 @@ TEST(DemoFrames, ChecksumNoticesOneChangedByte) {
   EXPECT_NE(Checksum(words.data(), kSize), good);
 }
 
+// The GPU consumers compute the same sums in parallel; the demo compares their result with this one for every
+// frame, so a shader that disagrees fails every demo test.
+TEST(WordChecksum, NoticesAChangedWordTwoSwappedWordsAndAStaleFrame) {
+  std::vector<uint32_t> words(kSize / 4);
+  ApplyOnCpu(MakeFrame(7, kSize), words);
+  const uint64_t good = WordChecksum(words.data(), words.size());
+  std::vector<uint32_t> changed = words;
+  changed[123] ^= 0x100;
+  EXPECT_NE(WordChecksum(changed.data(), changed.size()), good);
+  std::vector<uint32_t> swapped = words;
+  swapped[0] = 1;
+  swapped[1] = 2;
+  const uint64_t in_order = WordChecksum(swapped.data(), swapped.size());
+  std::swap(swapped[0], swapped[1]);
+  EXPECT_NE(WordChecksum(swapped.data(), swapped.size()), in_order) << "the sums must depend on the index";
+  ApplyOnCpu(MakeFrame(6, kSize), words);
+  EXPECT_NE(WordChecksum(words.data(), words.size()), good);
+}
+
 }  // namespace
 }  // namespace ntbridge::tool

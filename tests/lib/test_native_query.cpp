@@ -113,6 +113,44 @@ TEST(CapabilityTables, RowKeysAreUniqueAndEveryRowHasAQuery) {
     }
   }
   EXPECT_TRUE(keys.count("memory/buffer/OPAQUE_WIN32"));
+  EXPECT_TRUE(keys.count("semaphore/binary/OPAQUE_WIN32_KMT"));
+  EXPECT_TRUE(keys.count("semaphore/timeline/D3D12_FENCE"));
+  EXPECT_TRUE(keys.count("fence/SYNC_FD"));
+  EXPECT_FALSE(keys.count("fence/D3D12_FENCE")) << "D3D12_FENCE is a semaphore handle type only";
+}
+
+TEST(CapabilityTables, EverySyncKindSaysItsPayloadFromAnOpaqueWin32Row) {
+  for (const CapabilityTable& table : CapabilityTables()) {
+    EXPECT_EQ(table.payloads.empty(), table.kind == ObjectKind::kMemory);
+    EXPECT_EQ(table.json_payload.empty(), table.kind == ObjectKind::kMemory);
+    for (const PayloadProbe& probe : table.payloads) {
+      const CapabilityRow* row = table.Find(probe.row_key);
+      ASSERT_NE(row, nullptr) << probe.row_key;
+      EXPECT_EQ(row->handle_type, "OPAQUE_WIN32");
+      EXPECT_EQ(row->resource, probe.resource);
+    }
+  }
+}
+
+TEST(HandleTypeName, EachKindNamesItsOwnBits) {
+  EXPECT_EQ(HandleTypeName(ObjectKind::kMemory, 0x8), "D3D11_TEXTURE");
+  EXPECT_EQ(HandleTypeName(ObjectKind::kSemaphore, 0x8), "D3D12_FENCE");
+  EXPECT_EQ(HandleTypeName(ObjectKind::kFence, 0x8), "SYNC_FD");
+  EXPECT_EQ(HandleTypeName(ObjectKind::kSemaphore, 0x10), "SYNC_FD");
+  EXPECT_EQ(HandleTypeName(ObjectKind::kFence, 0x10), "0x10");
+  EXPECT_EQ(HandleTypeNames(ObjectKind::kSemaphore, 0x7),
+            (std::vector<std::string>{"OPAQUE_FD", "OPAQUE_WIN32", "OPAQUE_WIN32_KMT"}));
+}
+
+TEST(PayloadOf, OnlyTheDriversPayloadIsCompatibleWithOpaqueFd) {
+  const Capability driver{true, true, true, false, {"OPAQUE_FD", "OPAQUE_WIN32", "OPAQUE_WIN32_KMT"}};
+  const Capability shared{true, true, true, false, {"OPAQUE_WIN32", "OPAQUE_WIN32_KMT"}};
+  const Capability import_only{true, false, true, false, {"OPAQUE_WIN32"}};
+  EXPECT_EQ(PayloadOf(driver, false), "driver");
+  EXPECT_EQ(PayloadOf(shared, false), "shared");
+  EXPECT_EQ(PayloadOf(import_only, false), "none");
+  EXPECT_EQ(PayloadOf(Capability{}, false), "none");
+  EXPECT_EQ(PayloadOf(shared, true), "native");
 }
 
 TEST(CapabilityJson, RoundTrips) {
