@@ -1,0 +1,39 @@
+// The two halves of ntbridge_bench_sync: the handoffs between processes (bench_sync.cpp, with main) and the
+// operations of one process (bench_sync_ops.cpp: scale, export / import / free).
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "bench_sync_vk.hpp"
+
+namespace ntbridge::bench {
+
+inline int64_t NowNs() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+// The q-quantile (0..1) of `xs` (reordered).
+inline double Quantile(std::vector<int64_t>& xs, double q) {
+  if (xs.empty()) return 0;
+  size_t k = std::min(xs.size() - 1, static_cast<size_t>(q * static_cast<double>(xs.size())));
+  std::nth_element(xs.begin(), xs.begin() + static_cast<long>(k), xs.end());
+  return static_cast<double>(xs[k]);
+}
+
+// Skips a benchmark whose side cannot run it, saying why, and returns true.
+bool SkipUnless(benchmark::State& state, bool can, const std::string& why);
+
+// Registers the benchmarks of bench_sync_ops.cpp on the two sides (which outlive them).
+void RegisterOpsBenchmarks(SyncSide* win32, SyncSide* fd);
+// Destroys what they kept alive between runs (before the sides go).
+void TearDownOpsBenchmarks();
+
+}  // namespace ntbridge::bench
