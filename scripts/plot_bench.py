@@ -113,6 +113,77 @@ def size_label(n):
     return str(n)
 
 
+def paired(fn, *series):
+    """Per-repetition values fn(a_i, b_i, ...) of series paired by repetition, their median and its 95% CI."""
+    if not series or any(not x for x in series):
+        return None
+    vals = [fn(*xs) for xs in zip(*series)]
+    lo, hi = median_ci(vals)
+    return {"ratio": med(vals), "paired_median": med(vals), "ci_low": lo, "ci_high": hi, "n": len(vals),
+            "min": min(vals), "max": max(vals)}
+
+
+def summarize_sync(results, summary, out):
+    """Semaphores and fences (bench_sync.cpp, issues 12 and 13), from sync.json: kept apart from the memory
+    parts, whose names (scale_*/SIDE/N, op/SIDE/N) they would otherwise match."""
+    path = os.path.join(results, "sync.json")
+    if not os.path.exists(path):
+        return
+    times, counters, errors, ctx = load(path)
+    rows = summary["sync"] = []
+    summary["context"]["sync"] = {k: ctx.get(k) for k in ("vk_device", "vk_driver", "machine", "fd_semaphores",
+                                                         "fd_fences", "host_name", "date", "num_cpus")}
+    out.append("== Semaphores and fences (sync.json); times are medians of the per-repetition medians ==")
+    for name in sorted(times):
+        if re.match(r"^(wakeup|queue_handoff|queue_wait)/", name):
+            c = counters.get(name, {})
+            extra = ("  p10 %.1f µs  p90 %.1f µs  back leg %.1f µs" % (
+                c.get("forward_us_p10", 0), c.get("forward_us_p90", 0), c.get("back_us_median", 0))
+                if "forward_us_p10" in c else "")
+            out.append("%-28s %10s%s" % (name, fmt_ns(med(times[name])), extra))
+    for name, err in sorted(errors.items()):
+        out.append("%-28s not measured: %s" % (name, err))
+
+    def add(label, r, target, note=""):
+        if r is None:
+            return
+        verdict(r, target)
+        r.update(label=label, target=target, note=note)
+        rows.append(r)
+        out.append("%-58s %.3f (95%% CI %.3f..%.3f, n=%d) target <= %g %s%s" % (
+            label, r["ratio"], r["ci_low"], r["ci_high"], r["n"], target, r["verdict"], ("  " + note) if note else ""))
+
+    t = times.get
+    out.append("-- targets --")
+    add("wakeup win32 / raw futex", ratio(t("wakeup/win32"), t("wakeup/futex")), 2.0)
+    add("wakeup win32 / driver opaque fd", ratio(t("wakeup/win32"), t("wakeup/fd")), 1.05)
+    add("queue handoff win32 / driver opaque fd", ratio(t("queue_handoff/win32"), t("queue_handoff/fd")), 1.05)
+    # From the queue signal's completion: the handoff less what the driver takes from the submission to its
+    # own host waiter (queue_handoff/driver_local), plus that waiter's wake-up (wakeup/driver_local).
+    add("queue handoff from completion (estimate) / raw futex",
+        paired(lambda q, ql, wl, f: (q - ql + wl) / f, t("queue_handoff/win32"), t("queue_handoff/driver_local"),
+               t("wakeup/driver_local"), t("wakeup/futex")), 2.0,
+        "(queue_handoff/win32 - queue_handoff/driver_local + wakeup/driver_local) / wakeup/futex")
+    add("queue wait: (win32 - driver) / wakeup win32",
+        paired(lambda q, qd, w: (q - qd) / w, t("queue_wait/win32"), t("queue_wait/driver"), t("wakeup/win32")),
+        1.0, "the GPU work's extra delay behind a shared payload, in units of the host wake-up")
+    add("queue wait win32 / driver opaque fd", ratio(t("queue_wait/win32"), t("queue_wait/fd")), 1.05)
+    for name in sorted(times):
+        m = re.match(r"^(scale_[a-z_]+)/(win32|fd|driver)/(\d+)$", name)
+        if m and m.group(3) != "1":
+            add("%s %s N=%s / N=1" % (m.group(1), m.group(2), m.group(3)),
+                ratio(times[name], t("%s/%s/1" % (m.group(1), m.group(2)))), 1.2)
+    for name in sorted(times):
+        m = re.match(r"^((semaphore|fence)_[a-z_]+)/win32$", name)
+        if m:
+            r = ratio(times[name], t(m.group(1) + "/fd"))
+            if r:
+                add("%s win32 / fd" % m.group(1), r, 1.05)
+            else:
+                out.append("%-58s win32 %s; fd: %s" % (m.group(1), fmt_ns(med(times[name])),
+                                                      errors.get(m.group(1) + "/fd", "not run")))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results")
@@ -130,7 +201,7 @@ def main():
             errors.update(e)
             contexts[part] = ctx
 
-    summary = {"ops": [], "scale": [], "share": [], "share_64": [], "memory": [], "cuda": [], "errors": errors,
+    summary = {"ops": [], "scale": [], "share": [], "share_64": [], "memory": [], "cuda": [], "sync": [], "errors": errors,
                "context": {k: {kk: v.get(kk) for kk in ("vk_device", "vk_driver", "machine", "cuda_device",
                                                          "host_name", "date", "num_cpus")}
                            for k, v in contexts.items()}}
@@ -257,6 +328,8 @@ def main():
                     summary["cuda"].append(r)
                     out.append("open %-20s %8s  %10s  cudaIpcOpenMemHandle %10s  ratio %.3f" % (
                         m.group(1), size_label(int(m.group(2))), fmt_ns(r["a_ns"]), fmt_ns(r["b_ns"]), r["ratio"]))
+
+    summarize_sync(args.results, summary, out)
 
     print("\n".join(out))
     with open(os.path.join(args.results, "summary.json"), "w") as f:
