@@ -27,12 +27,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <new>
 #include <thread>
@@ -49,6 +53,49 @@ bool SkipUnless(benchmark::State& state, bool can, const std::string& why) {
   return true;
 }
 
+ThreadTimes ThreadTimes::Take() {
+  ThreadTimes t;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return t;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    Thread th;
+    th.tid = std::atoi(e->d_name);
+    const std::string base = std::string("/proc/self/task/") + e->d_name;
+    std::ifstream(base + "/schedstat") >> th.cpu_ns >> th.wait_ns;
+    std::getline(std::ifstream(base + "/comm"), th.comm);
+    t.threads.push_back(std::move(th));
+  }
+  closedir(dir);
+  return t;
+}
+
+void ReportThreadTimes(benchmark::State& state, const ThreadTimes& before, const ThreadTimes& after, int ops,
+                       const std::string& what) {
+  std::map<int, const ThreadTimes::Thread*> old;
+  for (const auto& t : before.threads) old[t.tid] = &t;
+  double cpu = 0, wait = 0;
+  std::string lines;
+  for (const auto& t : after.threads) {
+    auto it = old.find(t.tid);
+    const double c = static_cast<double>(t.cpu_ns - (it != old.end() ? it->second->cpu_ns : 0)) / ops;
+    const double w = static_cast<double>(t.wait_ns - (it != old.end() ? it->second->wait_ns : 0)) / ops;
+    cpu += c;
+    wait += w;
+    if (c + w >= 50) {
+      char line[160];
+      std::snprintf(line, sizeof line, "  thread %d %-16s cpu %8.2f us/op  runqueue %8.2f us/op\n", t.tid,
+                    t.comm.c_str(), c * 1e-3, w * 1e-3);
+      lines += line;
+    }
+  }
+  state.counters["cpu_us_per_op"] = cpu * 1e-3;
+  state.counters["runqueue_us_per_op"] = wait * 1e-3;
+  if (std::getenv("NTBRIDGE_BENCH_THREADS") != nullptr) {
+    std::fprintf(stderr, "%s (%d ops):\n%s", what.c_str(), ops, lines.c_str());
+  }
+}
+
 namespace {
 
 constexpr uint64_t kTimeoutNs = 10'000'000'000;  // a wait this long means the peer is gone
@@ -59,15 +106,27 @@ int RoundTrips() {
   return env != nullptr ? std::max(10, std::atoi(env)) : 2000;
 }
 
-// The page A and B share (a memfd): the raw futex words and B's timestamps.
+// Which pair of semaphores a ping-pong runs over.
+enum class Path : int32_t { kFutex, kWin32, kFd, kDriverLocal };
+constexpr int kPaths = 4;
+const char* PathName(Path p) {
+  return p == Path::kFutex ? "futex" : p == Path::kWin32 ? "win32" : p == Path::kFd ? "fd" : "driver_local";
+}
+
+// The page A and B share (a memfd): per path, the raw futex words (futex path only), the end flag and B's
+// timestamps. Paths have lanes of their own, so that several run interleaved.
 struct Control {
-  std::atomic<uint32_t> a2b{0};  // futex words of the reference
-  std::atomic<uint32_t> b2a{0};
-  std::atomic<uint32_t> stop{0};
-  std::atomic<int64_t> b_woke_ns{0};  // when B's wait on a2b returned
-  std::atomic<int64_t> b_sent_ns{0};  // just before B signalled b2a
+  struct Lane {
+    std::atomic<uint32_t> a2b{0};  // futex words of the reference
+    std::atomic<uint32_t> b2a{0};
+    std::atomic<uint32_t> stop{0};
+    std::atomic<int64_t> b_woke_ns{0};  // when B's wait on a2b returned
+    std::atomic<int64_t> b_sent_ns{0};  // just before B signalled b2a
+  };
+  Lane lanes[kPaths];
 };
 static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free);
+static_assert(sizeof(Control) <= 4096);
 
 // A futex in a MAP_SHARED page: not FUTEX_PRIVATE_FLAG, so the wake reaches the other process.
 void FutexWait(std::atomic<uint32_t>& word, uint32_t expected) {
@@ -84,17 +143,11 @@ void FutexSet(std::atomic<uint32_t>& word, uint32_t value) {
   FutexWake(word);
 }
 
-// Which pair of semaphores a ping-pong runs over.
-enum class Path : int32_t { kFutex, kWin32, kFd, kDriverLocal };
-const char* PathName(Path p) {
-  return p == Path::kFutex ? "futex" : p == Path::kWin32 ? "win32" : p == Path::kFd ? "fd" : "driver_local";
-}
-
 // Messages between A and B (one SOCK_SEQPACKET packet each, maybe with a descriptor).
 enum Op : int32_t { kControlPage = 1, kImport, kRun, kReply, kQuit };
 struct Message {
   int32_t op = 0;
-  int32_t path = 0;   // kImport, kRun: a Path
+  int32_t path = 0;   // kImport, kRun, kReply: a Path
   int32_t index = 0;  // kImport: 0 = a2b, 1 = b2a
   int32_t result = 0;
   uint64_t value = 0;  // kRun: the first value
@@ -116,39 +169,37 @@ Message Receive(int s, int* fd = nullptr) {
 }
 
 // B's half of a ping-pong: wait for a2b to reach v, note the time, signal b2a with v; until A sets `stop`.
-template <typename WaitFn, typename SignalFn>
-void PeerLoop(Control& c, uint64_t start, WaitFn&& wait, SignalFn&& signal) {
+void PeerLoop(Control::Lane& lane, Path path, uint64_t start, SyncSide* side, VkSemaphore a2b,
+              VkSemaphore b2a) {
   for (uint64_t v = start;; ++v) {
-    if (!wait(v)) Die("peer: a wait failed or timed out");
-    c.b_woke_ns.store(NowNs());
-    if (c.stop.load() != 0) return;
-    c.b_sent_ns.store(NowNs());
-    if (!signal(v)) Die("peer: a signal failed");
+    if (path == Path::kFutex) {
+      FutexAwait(lane.a2b, static_cast<uint32_t>(v));
+    } else if (side->Wait(a2b, v, kTimeoutNs) != VK_SUCCESS) {
+      Die(std::string("peer: a wait on ") + PathName(path) + " failed or timed out");
+    }
+    lane.b_woke_ns.store(NowNs());
+    if (lane.stop.load() != 0) return;
+    lane.b_sent_ns.store(NowNs());
+    if (path == Path::kFutex) {
+      FutexSet(lane.b2a, static_cast<uint32_t>(v));
+    } else if (side->Signal(b2a, v) != VK_SUCCESS) {
+      Die(std::string("peer: a signal of ") + PathName(path) + " failed");
+    }
   }
 }
 
-void RunPeerLoop(Control& c, Path path, uint64_t start, SyncSide* side, VkSemaphore a2b, VkSemaphore b2a) {
-  if (path == Path::kFutex) {
-    PeerLoop(
-        c, start, [&](uint64_t v) { return FutexAwait(c.a2b, static_cast<uint32_t>(v)), true; },
-        [&](uint64_t v) { return FutexSet(c.b2a, static_cast<uint32_t>(v)), true; });
-    return;
-  }
-  PeerLoop(
-      c, start, [&](uint64_t v) { return side->Wait(a2b, v, kTimeoutNs) == VK_SUCCESS; },
-      [&](uint64_t v) { return side->Signal(b2a, v) == VK_SUCCESS; });
-}
-
-// --peer <socket>: process B. Makes its Vulkan sides on first need, imports what A sends, runs loops.
+// --peer <socket>: process B. Makes its Vulkan sides on first need, imports what A sends, runs a loop per
+// path on a thread of its own (several paths run interleaved), each answering when A ends it.
 int PeerMain(int s) {
   std::unique_ptr<SyncSide> sides[2];
   VkSemaphore imported[2][2] = {};
   Control* c = nullptr;
+  std::thread loops[kPaths];
   for (;;) {
     int fd = -1;
     Message m = Receive(s, &fd);
-    Message reply{kReply};
     if (m.op == kQuit) break;
+    Message reply{kReply};
     if (m.op == kControlPage) {
       void* map = mmap(nullptr, sizeof(Control), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
       if (map == MAP_FAILED) Die("peer: cannot map the control page");
@@ -161,13 +212,25 @@ int PeerMain(int s) {
       if (r == VK_SUCCESS) r = sides[i]->ImportSemaphoreKeep(sem, fd);
       imported[i][m.index] = sem;
       reply.result = r;
-    } else if (m.op == kRun) {
+    } else if (m.op == kRun && c != nullptr && m.path >= 0 && m.path < kPaths) {
       const Path path = static_cast<Path>(m.path);
       const int i = path == Path::kWin32 ? 0 : 1;
-      RunPeerLoop(*c, path, m.value, sides[i].get(), imported[i][0], imported[i][1]);
+      if (loops[m.path].joinable()) loops[m.path].join();  // ended: A had its answer
+      Control::Lane* lane = &c->lanes[m.path];
+      SyncSide* side = sides[i].get();
+      const VkSemaphore a2b = imported[i][0], b2a = imported[i][1];
+      const uint64_t start = m.value;
+      loops[m.path] = std::thread([=] {
+        PeerLoop(*lane, path, start, side, a2b, b2a);
+        Send(s, {kReply, static_cast<int32_t>(path)});
+      });
+      reply.op = 0;  // the loop answers when it ends
     }
     if (fd >= 0) close(fd);
-    Send(s, reply);
+    if (reply.op == kReply) Send(s, reply);
+  }
+  for (std::thread& t : loops) {
+    if (t.joinable()) t.join();
   }
   for (int i = 0; i < 2; ++i) {
     for (VkSemaphore sem : imported[i]) {
@@ -183,10 +246,10 @@ struct Pinger {
   int peer = -1;
   pid_t peer_pid = -1;
   Control* control = nullptr;
-  VkSemaphore a2b[4] = {}, b2a[4] = {};  // by Path (none for kFutex)
-  std::string why_not[4];                // empty: the path runs
-  uint64_t next[4] = {1, 1, 1, 1};
-  SyncSide& Of(Path p) { return *sides[p == Path::kWin32 ? 0 : 1]; }
+  VkSemaphore a2b[kPaths] = {}, b2a[kPaths] = {};  // by Path (none for kFutex)
+  std::string why_not[kPaths];                     // empty: the path runs
+  uint64_t next[kPaths] = {1, 1, 1, 1};
+  SyncSide* Of(Path p) { return p == Path::kFutex ? nullptr : sides[p == Path::kWin32 ? 0 : 1].get(); }
 };
 Pinger* g = nullptr;
 
@@ -217,7 +280,7 @@ void StartPeer(Pinger& p) {
 void SetUpPath(Pinger& p, Path path) {
   const int i = static_cast<int>(path);
   if (path == Path::kFutex) return;
-  SyncSide& side = p.Of(path);
+  SyncSide& side = *p.Of(path);
   const bool exportable = path != Path::kDriverLocal;
   if (exportable && !side.exports_semaphores) {
     p.why_not[i] = side.why_not_semaphores;
@@ -248,77 +311,118 @@ void StopPeer(Pinger& p) {
   close(p.peer);
 }
 
-// One ping-pong batch. `queue`: A's leg is a queue submission (Vulkan paths only).
-void PingPong(benchmark::State& state, Path path, bool queue) {
+// One leg of a ping-pong: how A signals (a host signal or a queue submission) over which path.
+struct Leg {
+  Path path;
+  bool queue;
+  std::string Name() const { return std::string(PathName(path)) + (queue ? "_queue" : ""); }
+};
+
+// One batch of round trips over `legs`, taken in turn (leg 0, leg 1, ..., leg 0, ...), so that every leg
+// sees the same moments of a busy machine. Its time is the median A -> B latency of the first leg.
+void PingPong(benchmark::State& state, std::vector<Leg> legs) {
   Pinger& p = *g;
-  const int i = static_cast<int>(path);
-  if (SkipUnless(state, p.why_not[i].empty(), p.why_not[i])) return;
-  Control& c = *p.control;
-  SyncSide* side = path == Path::kFutex ? nullptr : &p.Of(path);
-  const VkSemaphore a2b = p.a2b[i], b2a = p.b2a[i];
-  auto send = [&](uint64_t v) {
-    if (path == Path::kFutex) return FutexSet(c.a2b, static_cast<uint32_t>(v)), true;
-    if (queue) return side->Submit(VK_NULL_HANDLE, 0, VK_NULL_HANDLE, a2b, v, VK_NULL_HANDLE) == VK_SUCCESS;
-    return side->Signal(a2b, v) == VK_SUCCESS;
-  };
-  auto receive = [&](uint64_t v) {
-    if (path == Path::kFutex) return FutexAwait(c.b2a, static_cast<uint32_t>(v)), true;
-    return side->Wait(b2a, v, kTimeoutNs) == VK_SUCCESS;
-  };
+  if (legs.size() == 1) {
+    const std::string& why = p.why_not[static_cast<int>(legs[0].path)];
+    if (SkipUnless(state, why.empty(), why)) return;
+  }
+  std::erase_if(legs, [&](const Leg& l) { return !p.why_not[static_cast<int>(l.path)].empty(); });
+  bool runs[kPaths] = {};
+  for (const Leg& l : legs) runs[static_cast<int>(l.path)] = true;
   const int n = RoundTrips();
-  std::vector<int64_t> forward, back, round;
-  forward.reserve(n);
-  back.reserve(n);
-  round.reserve(n);
+  std::vector<std::vector<int64_t>> forward(legs.size()), back(legs.size()), round(legs.size());
   for (auto _ : state) {
-    forward.clear();
-    back.clear();
-    round.clear();
-    const uint64_t start = p.next[i];
     std::thread local;
-    if (path == Path::kDriverLocal) {
-      local = std::thread([&] { RunPeerLoop(c, path, start, side, a2b, b2a); });
-    } else {
-      Send(p.peer, {kRun, i, 0, 0, start});
+    for (int i = 0; i < kPaths; ++i) {
+      if (!runs[i]) continue;
+      const Path path = static_cast<Path>(i);
+      if (path == Path::kDriverLocal) {
+        const uint64_t start = p.next[i];  // read here: the round trips below move it
+        local = std::thread([&p, path, i, start] {
+          PeerLoop(p.control->lanes[i], path, start, p.Of(path), p.a2b[i], p.b2a[i]);
+        });
+      } else {
+        Send(p.peer, {kRun, i, 0, 0, p.next[i]});
+      }
     }
-    uint64_t v = start;
-    for (int k = 0; k < n + kWarmup; ++k, ++v) {
-      const int64_t t0 = NowNs();
-      if (!send(v)) Die(std::string(PathName(path)) + ": A's signal failed");
-      if (!receive(v)) Die(std::string(PathName(path)) + ": A's wait failed or timed out");
-      const int64_t t3 = NowNs();
-      if (k < kWarmup) continue;
-      forward.push_back(c.b_woke_ns.load() - t0);
-      back.push_back(t3 - c.b_sent_ns.load());
-      round.push_back(t3 - t0);
+    for (size_t l = 0; l < legs.size(); ++l) {
+      forward[l].clear();
+      back[l].clear();
+      round[l].clear();
     }
-    // The end: B wakes for one more value and finds `stop`.
-    c.stop.store(1);
-    if (path == Path::kFutex) {
-      FutexSet(c.a2b, static_cast<uint32_t>(v));
-    } else {
-      side->Signal(a2b, v);
+    ThreadTimes before;
+    for (int k = 0; k < n + kWarmup; ++k) {
+      if (k == kWarmup) before = ThreadTimes::Take();
+      for (size_t l = 0; l < legs.size(); ++l) {
+        const Leg leg = legs[l];
+        const int i = static_cast<int>(leg.path);
+        Control::Lane& lane = p.control->lanes[i];
+        SyncSide* side = p.Of(leg.path);
+        const uint64_t v = p.next[i]++;
+        const int64_t t0 = NowNs();
+        bool ok = true;
+        if (leg.path == Path::kFutex) {
+          FutexSet(lane.a2b, static_cast<uint32_t>(v));
+          FutexAwait(lane.b2a, static_cast<uint32_t>(v));
+        } else {
+          ok = (leg.queue ? side->Submit(VK_NULL_HANDLE, 0, VK_NULL_HANDLE, p.a2b[i], v, VK_NULL_HANDLE)
+                          : side->Signal(p.a2b[i], v)) == VK_SUCCESS &&
+               side->Wait(p.b2a[i], v, kTimeoutNs) == VK_SUCCESS;
+        }
+        const int64_t t3 = NowNs();
+        if (!ok) Die(leg.Name() + ": A's signal or wait failed (or timed out)");
+        if (k < kWarmup) continue;
+        forward[l].push_back(lane.b_woke_ns.load() - t0);
+        back[l].push_back(t3 - lane.b_sent_ns.load());
+        round[l].push_back(t3 - t0);
+      }
     }
-    if (path == Path::kDriverLocal) {
-      local.join();
-    } else {
-      Receive(p.peer);
+    const ThreadTimes after = ThreadTimes::Take();
+    // The end of each path: B wakes for one more value and finds `stop`.
+    int answers = 0;
+    for (int i = 0; i < kPaths; ++i) {
+      if (!runs[i]) continue;
+      Control::Lane& lane = p.control->lanes[i];
+      const uint64_t v = p.next[i]++;
+      lane.stop.store(1);
+      if (i == static_cast<int>(Path::kFutex)) {
+        FutexSet(lane.a2b, static_cast<uint32_t>(v));
+      } else {
+        p.Of(static_cast<Path>(i))->Signal(p.a2b[i], v);
+      }
+      if (i != static_cast<int>(Path::kDriverLocal)) ++answers;
     }
-    c.stop.store(0);
-    p.next[i] = v + 1;
-    state.SetIterationTime(Quantile(forward, 0.5) * 1e-9);
-    state.counters["forward_us_p10"] = Quantile(forward, 0.1) * 1e-3;
-    state.counters["forward_us_median"] = Quantile(forward, 0.5) * 1e-3;
-    state.counters["forward_us_p90"] = Quantile(forward, 0.9) * 1e-3;
-    state.counters["back_us_median"] = Quantile(back, 0.5) * 1e-3;  // B -> A, always a host signal
-    state.counters["round_trip_us_median"] = Quantile(round, 0.5) * 1e-3;
+    if (local.joinable()) local.join();
+    for (; answers > 0; --answers) Receive(p.peer);
+    for (Control::Lane& lane : p.control->lanes) lane.stop.store(0);
+
+    state.SetIterationTime(Quantile(forward[0], 0.5) * 1e-9);
     state.counters["round_trips"] = n;
+    std::string what = "round trips of";
+    for (const Leg& l : legs) {
+      what += ' ';
+      what += l.Name();
+    }
+    ReportThreadTimes(state, before, after, n * static_cast<int>(legs.size()), what);
+    if (legs.size() == 1) {
+      state.counters["forward_us_p10"] = Quantile(forward[0], 0.1) * 1e-3;
+      state.counters["forward_us_median"] = Quantile(forward[0], 0.5) * 1e-3;
+      state.counters["forward_us_p90"] = Quantile(forward[0], 0.9) * 1e-3;
+      state.counters["back_us_median"] = Quantile(back[0], 0.5) * 1e-3;  // B -> A, always a host signal
+      state.counters["round_trip_us_median"] = Quantile(round[0], 0.5) * 1e-3;
+      continue;
+    }
+    for (size_t l = 0; l < legs.size(); ++l) {
+      state.counters[legs[l].Name() + "_us"] = Quantile(forward[l], 0.5) * 1e-3;
+      state.counters[legs[l].Name() + "_p90_us"] = Quantile(forward[l], 0.9) * 1e-3;
+    }
   }
 }
 
 // GPU work behind a queue wait: from the host signal to the return of vkWaitForFences.
 constexpr int kQueueWaits = 200;
 struct QueueWaitSetup {
+  const char* name = "";
   SyncSide* side = nullptr;
   VkSemaphore semaphore = VK_NULL_HANDLE;
   VkFence fence = VK_NULL_HANDLE;
@@ -327,29 +431,51 @@ struct QueueWaitSetup {
 };
 QueueWaitSetup g_queue_wait[3];  // win32 (exportable), fd (exportable), driver (plain, fd side)
 
-void QueueWait(benchmark::State& state, int which) {
-  QueueWaitSetup& q = g_queue_wait[which];
-  if (SkipUnless(state, q.why_not.empty(), q.why_not)) return;
+// One sample: submit, let every thread that takes part (the driver's, the layer's) go to sleep so that the
+// wait is real, signal, wait for the fence.
+int64_t QueueWaitOnce(QueueWaitSetup& q) {
   SyncSide& side = *q.side;
-  std::vector<int64_t> times;
-  times.reserve(kQueueWaits);
+  const uint64_t v = q.next++;
+  if (side.Submit(q.semaphore, v, side.work, VK_NULL_HANDLE, 0, q.fence) != VK_SUCCESS) Die("submit");
+  std::this_thread::sleep_for(std::chrono::microseconds(300));
+  const int64_t t0 = NowNs();
+  side.Signal(q.semaphore, v);
+  if (side.WaitForFences(side.device, 1, &q.fence, VK_TRUE, kTimeoutNs) != VK_SUCCESS) Die("fence wait");
+  const int64_t t = NowNs() - t0;
+  side.ResetFences(side.device, 1, &q.fence);
+  return t;
+}
+
+// `which`: indices into g_queue_wait, taken in turn; the time is the median of the first.
+void QueueWait(benchmark::State& state, std::vector<int> which) {
+  if (which.size() == 1) {
+    const std::string& why = g_queue_wait[which[0]].why_not;
+    if (SkipUnless(state, why.empty(), why)) return;
+  }
+  std::erase_if(which, [](int w) { return !g_queue_wait[w].why_not.empty(); });
+  std::vector<std::vector<int64_t>> times(which.size());
   for (auto _ : state) {
-    times.clear();
+    for (auto& t : times) t.clear();
+    const ThreadTimes before = ThreadTimes::Take();
     for (int k = 0; k < kQueueWaits; ++k) {
-      const uint64_t v = q.next++;
-      if (side.Submit(q.semaphore, v, side.work, VK_NULL_HANDLE, 0, q.fence) != VK_SUCCESS) Die("submit");
-      // Let every thread that takes part (the driver's, the layer's) go to sleep: the wait is real.
-      std::this_thread::sleep_for(std::chrono::microseconds(300));
-      const int64_t t0 = NowNs();
-      side.Signal(q.semaphore, v);
-      if (side.WaitForFences(side.device, 1, &q.fence, VK_TRUE, kTimeoutNs) != VK_SUCCESS) Die("fence wait");
-      times.push_back(NowNs() - t0);
-      side.ResetFences(side.device, 1, &q.fence);
+      for (size_t j = 0; j < which.size(); ++j) times[j].push_back(QueueWaitOnce(g_queue_wait[which[j]]));
     }
-    state.SetIterationTime(Quantile(times, 0.5) * 1e-9);
-    state.counters["us_p10"] = Quantile(times, 0.1) * 1e-3;
-    state.counters["us_median"] = Quantile(times, 0.5) * 1e-3;
-    state.counters["us_p90"] = Quantile(times, 0.9) * 1e-3;
+    std::string what = "queue waits of";
+    for (int w : which) {
+      what += ' ';
+      what += g_queue_wait[w].name;
+    }
+    ReportThreadTimes(state, before, ThreadTimes::Take(), kQueueWaits * static_cast<int>(which.size()), what);
+    state.SetIterationTime(Quantile(times[0], 0.5) * 1e-9);
+    if (which.size() == 1) {
+      state.counters["us_p10"] = Quantile(times[0], 0.1) * 1e-3;
+      state.counters["us_median"] = Quantile(times[0], 0.5) * 1e-3;
+      state.counters["us_p90"] = Quantile(times[0], 0.9) * 1e-3;
+      continue;
+    }
+    for (size_t j = 0; j < which.size(); ++j) {
+      state.counters[std::string(g_queue_wait[which[j]].name) + "_us"] = Quantile(times[j], 0.5) * 1e-3;
+    }
   }
 }
 
@@ -357,21 +483,17 @@ void SetUpQueueWait(Pinger& p) {
   const char* names[3] = {"win32", "fd", "driver"};
   for (int w = 0; w < 3; ++w) {
     QueueWaitSetup& q = g_queue_wait[w];
+    q.name = names[w];
     q.side = p.sides[w == 0 ? 0 : 1].get();
     const bool exportable = w != 2;
     if (exportable && !q.side->exports_semaphores) {
       q.why_not = q.side->why_not_semaphores;
-    } else {
-      VkResult r = VK_SUCCESS;
-      q.semaphore = q.side->Timeline(exportable, 0, &r);
-      if (r == VK_SUCCESS) q.fence = q.side->Fence(false, &r);
-      if (r != VK_SUCCESS) Die(std::string("queue_wait/") + names[w] + ": setup failed");
+      continue;
     }
-    // Registered even where it cannot run, so that the JSON says why.
-    benchmark::RegisterBenchmark((std::string("queue_wait/") + names[w]).c_str(),
-                                 [w](benchmark::State& s) { QueueWait(s, w); })
-        ->UseManualTime()
-        ->Iterations(1);
+    VkResult r = VK_SUCCESS;
+    q.semaphore = q.side->Timeline(exportable, 0, &r);
+    if (r == VK_SUCCESS) q.fence = q.side->Fence(false, &r);
+    if (r != VK_SUCCESS) Die(std::string("queue_wait/") + names[w] + ": setup failed");
   }
 }
 
@@ -380,6 +502,36 @@ void TearDownQueueWait() {
     if (q.semaphore != VK_NULL_HANDLE) q.side->DestroySemaphore(q.side->device, q.semaphore, nullptr);
     if (q.fence != VK_NULL_HANDLE) q.side->DestroyFence(q.side->device, q.fence, nullptr);
   }
+}
+
+void RegisterHandoffBenchmarks() {
+  auto add = [](const std::string& name, std::vector<Leg> legs) {
+    benchmark::RegisterBenchmark(name.c_str(), [legs](benchmark::State& s) { PingPong(s, legs); })
+        ->UseManualTime()
+        ->Iterations(1);
+  };
+  const Path paths[] = {Path::kFutex, Path::kWin32, Path::kFd, Path::kDriverLocal};
+  for (Path path : paths) add(std::string("wakeup/") + PathName(path), {{path, false}});
+  for (Path path : paths) {
+    if (path != Path::kFutex) add(std::string("queue_handoff/") + PathName(path), {{path, true}});
+  }
+  // Legs in turn, round trip by round trip: the ratios of the targets come from these. The host wake-ups
+  // apart from the queue handoffs: a queue leg can leave the machine busier for the next leg (the layer's
+  // publisher thread spins in the driver's wait on lavapipe, see docs/performance.md).
+  add("interleaved/wakeup",
+      {{Path::kWin32, false}, {Path::kFutex, false}, {Path::kFd, false}, {Path::kDriverLocal, false}});
+  add("interleaved/queue_handoff", {{Path::kWin32, true},
+                                    {Path::kFutex, false},
+                                    {Path::kFd, true},
+                                    {Path::kDriverLocal, true},
+                                    {Path::kDriverLocal, false}});
+  auto add_wait = [](const std::string& name, std::vector<int> which) {
+    benchmark::RegisterBenchmark(name.c_str(), [which](benchmark::State& s) { QueueWait(s, which); })
+        ->UseManualTime()
+        ->Iterations(1);
+  };
+  for (int w = 0; w < 3; ++w) add_wait(std::string("queue_wait/") + g_queue_wait[w].name, {w});
+  add_wait("interleaved/queue_wait", {0, 1, 2});
 }
 
 }  // namespace
@@ -406,26 +558,17 @@ int main(int argc, char** argv) {
                                                    : "no: " + pinger.sides[1]->why_not_semaphores);
   benchmark::AddCustomContext(
       "fd_fences", pinger.sides[1]->exports_fences ? "yes" : "no: " + pinger.sides[1]->why_not_fences);
-  for (bool queue : {false, true}) {
-    for (Path path : {Path::kFutex, Path::kWin32, Path::kFd, Path::kDriverLocal}) {
-      if (queue && path == Path::kFutex) continue;
-      std::string name = std::string(queue ? "queue_handoff/" : "wakeup/") + PathName(path);
-      benchmark::RegisterBenchmark(name.c_str(),
-                                   [path, queue](benchmark::State& s) { PingPong(s, path, queue); })
-          ->UseManualTime()
-          ->Iterations(1);
-    }
-  }
   SetUpQueueWait(pinger);
+  RegisterHandoffBenchmarks();
   RegisterOpsBenchmarks(pinger.sides[0].get(), pinger.sides[1].get());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   StopPeer(pinger);
   TearDownQueueWait();
   TearDownOpsBenchmarks();
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < kPaths; ++i) {
     if (pinger.a2b[i] == VK_NULL_HANDLE) continue;
-    SyncSide& side = pinger.Of(static_cast<Path>(i));
+    SyncSide& side = *pinger.Of(static_cast<Path>(i));
     side.DestroySemaphore(side.device, pinger.a2b[i], nullptr);
     side.DestroySemaphore(side.device, pinger.b2a[i], nullptr);
   }

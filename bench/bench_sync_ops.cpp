@@ -8,6 +8,8 @@
 //  - {semaphore,fence}_cycle          create exportable -> get handle -> create + import (the application
 //                                    keeps its handle) -> close handle -> destroy both
 //  - {semaphore,fence}_create_exportable_destroy
+//  - {semaphore,fence}_create_destroy  a plain object (not exportable): runs on every driver, the layer
+//                                    records it (a later import may find it)
 //  - {semaphore,fence}_get_handle     vkGet*Win32HandleKHR / vkGet*FdKHR (+ close) on fresh objects made
 //                                    outside the timed region (an NT handle may be fetched once per object);
 //                                    the time is per handle
@@ -133,14 +135,14 @@ void Cycle(benchmark::State& state, Path path) {
   }
 }
 
-template <typename T>
-void CreateExportableDestroy(benchmark::State& state, Path path) {
+template <typename T, bool kExportable>
+void CreateDestroy(benchmark::State& state, Path path) {
   SyncSide& side = Of(path);
-  if (Skip<T>(state, side)) return;
+  if (kExportable && Skip<T>(state, side)) return;
   VkResult r = VK_SUCCESS;
   for (auto _ : state) {
-    T o = Make(side, static_cast<T*>(nullptr), true, &r);
-    if (!Check(state, r, "create exportable")) break;
+    T o = Make(side, static_cast<T*>(nullptr), kExportable, &r);
+    if (!Check(state, r, "create")) break;
     Destroy(side, o);
   }
 }
@@ -234,7 +236,8 @@ void RegisterOpsBenchmarks(SyncSide* win32, SyncSide* fd) {
   };
   const Op ops[] = {
       {"cycle", Cycle<VkSemaphore>, Cycle<VkFence>},
-      {"create_exportable_destroy", CreateExportableDestroy<VkSemaphore>, CreateExportableDestroy<VkFence>},
+      {"create_exportable_destroy", CreateDestroy<VkSemaphore, true>, CreateDestroy<VkFence, true>},
+      {"create_destroy", CreateDestroy<VkSemaphore, false>, CreateDestroy<VkFence, false>},
       {"get_handle", GetHandle<VkSemaphore>, GetHandle<VkFence>},
       {"import_destroy", ImportDestroy<VkSemaphore>, ImportDestroy<VkFence>}};
   for (const Op& op : ops) {

@@ -123,51 +123,80 @@ def paired(fn, *series):
             "min": min(vals), "max": max(vals)}
 
 
+def load_repetitions(path):
+    """{name: [counters of each repetition]} of a Google Benchmark JSON file (iterations without errors)."""
+    with open(path) as f:
+        data = json.load(f)
+    reps = {}
+    for b in data.get("benchmarks", []):
+        if b.get("run_type") == "iteration" and not b.get("error_occurred"):
+            reps.setdefault(family(b.get("run_name", b["name"])), []).append(b)
+    return reps
+
+
 def summarize_sync(results, summary, out):
     """Semaphores and fences (bench_sync.cpp, issues 12 and 13), from sync.json: kept apart from the memory
-    parts, whose names (scale_*/SIDE/N, op/SIDE/N) they would otherwise match."""
+    parts, whose names (scale_*/SIDE/N, op/SIDE) they would otherwise match. The targets on latencies come
+    from the interleaved benchmarks, whose legs take turns round trip by round trip: a ratio of two legs of
+    one repetition compares the same moments of the machine."""
     path = os.path.join(results, "sync.json")
     if not os.path.exists(path):
         return
-    times, counters, errors, ctx = load(path)
+    times, _, errors, ctx = load(path)
+    reps = load_repetitions(path)
     rows = summary["sync"] = []
     summary["context"]["sync"] = {k: ctx.get(k) for k in ("vk_device", "vk_driver", "machine", "fd_semaphores",
                                                          "fd_fences", "host_name", "date", "num_cpus")}
-    out.append("== Semaphores and fences (sync.json); times are medians of the per-repetition medians ==")
+
+    def series(name, counter):
+        return [r[counter] for r in reps.get(name, []) if counter in r]
+
+    out.append("== Semaphores and fences (sync.json): A -> B latencies, medians over repetitions of the "
+               "per-repetition medians ==")
+    for name in ("interleaved/wakeup", "interleaved/queue_handoff", "interleaved/queue_wait"):
+        if name in reps:
+            keys = sorted(k for k in reps[name][0] if k.endswith("_us") and not k.endswith("_p90_us"))
+            out.append("%-28s %s" % (name, "  ".join("%s %.1f µs" % (k[:-3], med(series(name, k))) for k in keys)))
     for name in sorted(times):
         if re.match(r"^(wakeup|queue_handoff|queue_wait)/", name):
-            c = counters.get(name, {})
-            extra = ("  p10 %.1f µs  p90 %.1f µs  back leg %.1f µs" % (
-                c.get("forward_us_p10", 0), c.get("forward_us_p90", 0), c.get("back_us_median", 0))
-                if "forward_us_p10" in c else "")
-            out.append("%-28s %10s%s" % (name, fmt_ns(med(times[name])), extra))
+            out.append("%-28s %10s (alone)" % (name, fmt_ns(med(times[name]))))
+    why = {}
     for name, err in sorted(errors.items()):
-        out.append("%-28s not measured: %s" % (name, err))
+        why.setdefault(err, []).append(name)
+    for err, names in why.items():
+        out.append("not measured (%s): %s" % (err, ", ".join(names)))
 
     def add(label, r, target, note=""):
         if r is None:
             return
         verdict(r, target)
-        r.update(label=label, target=target, note=note)
+        r.update(label=label, target=target if math.isfinite(target) else None, note=note)
         rows.append(r)
-        out.append("%-58s %.3f (95%% CI %.3f..%.3f, n=%d) target <= %g %s%s" % (
-            label, r["ratio"], r["ci_low"], r["ci_high"], r["n"], target, r["verdict"], ("  " + note) if note else ""))
+        goal = ("target <= %g %s" % (target, r["verdict"])) if math.isfinite(target) else "(informative)"
+        out.append("%-58s %.3f (95%% CI %.3f..%.3f, n=%d) %s%s" % (
+            label, r["ratio"], r["ci_low"], r["ci_high"], r["n"], goal, ("  " + note) if note else ""))
 
-    t = times.get
+    w, q, qw = "interleaved/wakeup", "interleaved/queue_handoff", "interleaved/queue_wait"
     out.append("-- targets --")
-    add("wakeup win32 / raw futex", ratio(t("wakeup/win32"), t("wakeup/futex")), 2.0)
-    add("wakeup win32 / driver opaque fd", ratio(t("wakeup/win32"), t("wakeup/fd")), 1.05)
-    add("queue handoff win32 / driver opaque fd", ratio(t("queue_handoff/win32"), t("queue_handoff/fd")), 1.05)
-    # From the queue signal's completion: the handoff less what the driver takes from the submission to its
-    # own host waiter (queue_handoff/driver_local), plus that waiter's wake-up (wakeup/driver_local).
+    add("wakeup win32 / raw futex", paired(lambda a, b: a / b, series(w, "win32_us"), series(w, "futex_us")), 2.0)
+    add("wakeup win32 / driver opaque fd", paired(lambda a, b: a / b, series(w, "win32_us"), series(w, "fd_us")),
+        1.05)
+    add("queue handoff win32 / driver opaque fd",
+        paired(lambda a, b: a / b, series(q, "win32_queue_us"), series(q, "fd_queue_us")), 1.05)
+    # From the queue signal's completion: the handoff less what the driver takes from the submission to a host
+    # waiter of its own (driver_local_queue), plus that waiter's wake-up (driver_local, a host signal).
     add("queue handoff from completion (estimate) / raw futex",
-        paired(lambda q, ql, wl, f: (q - ql + wl) / f, t("queue_handoff/win32"), t("queue_handoff/driver_local"),
-               t("wakeup/driver_local"), t("wakeup/futex")), 2.0,
-        "(queue_handoff/win32 - queue_handoff/driver_local + wakeup/driver_local) / wakeup/futex")
+        paired(lambda a, b, c, d: (a - b + c) / d, series(q, "win32_queue_us"), series(q, "driver_local_queue_us"),
+               series(q, "driver_local_us"), series(q, "futex_us")), 2.0,
+        "(win32_queue - driver_local_queue + driver_local) / futex")
+    add("queue handoff win32 / driver's own, in process (informative)",
+        paired(lambda a, b: a / b, series(q, "win32_queue_us"), series(q, "driver_local_queue_us")), float("inf"))
     add("queue wait: (win32 - driver) / wakeup win32",
-        paired(lambda q, qd, w: (q - qd) / w, t("queue_wait/win32"), t("queue_wait/driver"), t("wakeup/win32")),
-        1.0, "the GPU work's extra delay behind a shared payload, in units of the host wake-up")
-    add("queue wait win32 / driver opaque fd", ratio(t("queue_wait/win32"), t("queue_wait/fd")), 1.05)
+        paired(lambda a, b, c: (a - b) / c, series(qw, "win32_us"), series(qw, "driver_us"), series(w, "win32_us")),
+        1.0, "the extra delay of the GPU work behind a shared payload, in host wake-ups")
+    add("queue wait win32 / driver opaque fd",
+        paired(lambda a, b: a / b, series(qw, "win32_us"), series(qw, "fd_us")), 1.05)
+    t = times.get
     for name in sorted(times):
         m = re.match(r"^(scale_[a-z_]+)/(win32|fd|driver)/(\d+)$", name)
         if m and m.group(3) != "1":
@@ -178,11 +207,10 @@ def summarize_sync(results, summary, out):
         if m:
             r = ratio(times[name], t(m.group(1) + "/fd"))
             if r:
-                add("%s win32 / fd" % m.group(1), r, 1.05)
+                add("%s win32 / fd" % m.group(1), r, 1.05 if "create_destroy" not in name else float("inf"))
             else:
                 out.append("%-58s win32 %s; fd: %s" % (m.group(1), fmt_ns(med(times[name])),
                                                       errors.get(m.group(1) + "/fd", "not run")))
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
