@@ -98,8 +98,19 @@ void ReportThreadTimes(benchmark::State& state, const ThreadTimes& before, const
 
 namespace {
 
-constexpr uint64_t kTimeoutNs = 10'000'000'000;  // a wait this long means the peer is gone
-constexpr int kWarmup = 20;                      // round trips left out of each batch
+constexpr uint64_t kTimeoutNs = 10'000'000'000;  // a fence wait this long means something hangs
+
+// The timeout of the ping-pongs' vkWaitSemaphores: UINT64_MAX, as applications wait (the layer checks for
+// a dead peer only on waits without a deadline, so a finite one would measure a path they do not take);
+// NTBRIDGE_BENCH_WAIT_TIMEOUT_NS sets another.
+uint64_t WaitTimeout() {
+  static const uint64_t timeout = [] {
+    const char* env = std::getenv("NTBRIDGE_BENCH_WAIT_TIMEOUT_NS");
+    return env != nullptr ? std::strtoull(env, nullptr, 0) : UINT64_MAX;
+  }();
+  return timeout;
+}
+constexpr int kWarmup = 20;  // round trips left out of each batch
 
 int RoundTrips() {
   const char* env = std::getenv("NTBRIDGE_BENCH_ROUND_TRIPS");
@@ -174,7 +185,7 @@ void PeerLoop(Control::Lane& lane, Path path, uint64_t start, SyncSide* side, Vk
   for (uint64_t v = start;; ++v) {
     if (path == Path::kFutex) {
       FutexAwait(lane.a2b, static_cast<uint32_t>(v));
-    } else if (side->Wait(a2b, v, kTimeoutNs) != VK_SUCCESS) {
+    } else if (side->Wait(a2b, v, WaitTimeout()) != VK_SUCCESS) {
       Die(std::string("peer: a wait on ") + PathName(path) + " failed or timed out");
     }
     lane.b_woke_ns.store(NowNs());
@@ -367,7 +378,7 @@ void PingPong(benchmark::State& state, std::vector<Leg> legs) {
         } else {
           ok = (leg.queue ? side->Submit(VK_NULL_HANDLE, 0, VK_NULL_HANDLE, p.a2b[i], v, VK_NULL_HANDLE)
                           : side->Signal(p.a2b[i], v)) == VK_SUCCESS &&
-               side->Wait(p.b2a[i], v, kTimeoutNs) == VK_SUCCESS;
+               side->Wait(p.b2a[i], v, WaitTimeout()) == VK_SUCCESS;
         }
         const int64_t t3 = NowNs();
         if (!ok) Die(leg.Name() + ": A's signal or wait failed (or timed out)");
@@ -412,8 +423,32 @@ void PingPong(benchmark::State& state, std::vector<Leg> legs) {
       state.counters["round_trip_us_median"] = Quantile(round[0], 0.5) * 1e-3;
       continue;
     }
+    // Round trip k of every leg belongs to cycle k: ratios within a cycle compare the same moment of the
+    // machine, which a busy machine makes bimodal (each leg's median can fall in either mode).
+    const auto& f = forward;
+    auto leg = [&](const char* name) -> const std::vector<int64_t>* {
+      for (size_t l = 0; l < legs.size(); ++l) {
+        if (legs[l].Name() == name) return &f[l];
+      }
+      return nullptr;
+    };
+    const size_t cycles = f[0].size();
+    for (size_t l = 1; l < legs.size(); ++l) {
+      state.counters[legs[0].Name() + "_over_" + legs[l].Name()] =
+          PairedMedian(cycles, [&](size_t k) { return static_cast<double>(f[0][k]) / f[l][k]; });
+    }
+    const auto *q = leg("win32_queue"), *ql = leg("driver_local_queue"), *hl = leg("driver_local"),
+               *fu = leg("futex");
+    if (q && ql && hl && fu) {
+      // From the queue signal's completion to B: the handoff less what the driver takes from the submission
+      // to a host waiter of its own, plus that waiter's wake-up; in raw futex wake-ups.
+      state.counters["win32_queue_from_completion_over_futex"] = PairedMedian(cycles, [&](size_t k) {
+        return static_cast<double>((*q)[k] - (*ql)[k] + (*hl)[k]) / static_cast<double>((*fu)[k]);
+      });
+    }
     for (size_t l = 0; l < legs.size(); ++l) {
       state.counters[legs[l].Name() + "_us"] = Quantile(forward[l], 0.5) * 1e-3;
+      state.counters[legs[l].Name() + "_p10_us"] = Quantile(forward[l], 0.1) * 1e-3;
       state.counters[legs[l].Name() + "_p90_us"] = Quantile(forward[l], 0.9) * 1e-3;
     }
   }
@@ -473,8 +508,20 @@ void QueueWait(benchmark::State& state, std::vector<int> which) {
       state.counters["us_p90"] = Quantile(times[0], 0.9) * 1e-3;
       continue;
     }
+    // Sample k of each setup is taken one after the other: differences within k see the same machine.
+    for (size_t j = 1; j < which.size(); ++j) {
+      const std::string name =
+          std::string(g_queue_wait[which[0]].name) + "_minus_" + g_queue_wait[which[j]].name;
+      state.counters[name + "_us"] = PairedMedian(
+          times[0].size(), [&](size_t k) { return static_cast<double>(times[0][k] - times[j][k]) * 1e-3; });
+      state.counters[std::string(g_queue_wait[which[0]].name) + "_over_" + g_queue_wait[which[j]].name] =
+          PairedMedian(times[0].size(), [&](size_t k) {
+            return static_cast<double>(times[0][k]) / static_cast<double>(times[j][k]);
+          });
+    }
     for (size_t j = 0; j < which.size(); ++j) {
       state.counters[std::string(g_queue_wait[which[j]].name) + "_us"] = Quantile(times[j], 0.5) * 1e-3;
+      state.counters[std::string(g_queue_wait[which[j]].name) + "_p10_us"] = Quantile(times[j], 0.1) * 1e-3;
     }
   }
 }

@@ -21,11 +21,22 @@ inline int64_t NowNs() {
 }
 
 // The q-quantile (0..1) of `xs` (reordered).
-inline double Quantile(std::vector<int64_t>& xs, double q) {
+template <typename T>
+double Quantile(std::vector<T>& xs, double q) {
   if (xs.empty()) return 0;
   size_t k = std::min(xs.size() - 1, static_cast<size_t>(q * static_cast<double>(xs.size())));
   std::nth_element(xs.begin(), xs.begin() + static_cast<long>(k), xs.end());
   return static_cast<double>(xs[k]);
+}
+
+// The median over k of f(k), k < n: for statistics of samples paired by their moment (sample k of one leg
+// against sample k of another, taken one after the other).
+template <typename F>
+double PairedMedian(size_t n, F&& f) {
+  std::vector<double> v;
+  v.reserve(n);
+  for (size_t k = 0; k < n; ++k) v.push_back(f(k));
+  return Quantile(v, 0.5);
 }
 
 // On-CPU time and run-queue wait of every thread of this process (/proc/self/task/*/schedstat): where the

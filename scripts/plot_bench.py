@@ -177,25 +177,26 @@ def summarize_sync(results, summary, out):
             label, r["ratio"], r["ci_low"], r["ci_high"], r["n"], goal, ("  " + note) if note else ""))
 
     w, q, qw = "interleaved/wakeup", "interleaved/queue_handoff", "interleaved/queue_wait"
-    out.append("-- targets --")
-    add("wakeup win32 / raw futex", paired(lambda a, b: a / b, series(w, "win32_us"), series(w, "futex_us")), 2.0)
-    add("wakeup win32 / driver opaque fd", paired(lambda a, b: a / b, series(w, "win32_us"), series(w, "fd_us")),
-        1.05)
-    add("queue handoff win32 / driver opaque fd",
-        paired(lambda a, b: a / b, series(q, "win32_queue_us"), series(q, "fd_queue_us")), 1.05)
-    # From the queue signal's completion: the handoff less what the driver takes from the submission to a host
-    # waiter of its own (driver_local_queue), plus that waiter's wake-up (driver_local, a host signal).
-    add("queue handoff from completion (estimate) / raw futex",
-        paired(lambda a, b, c, d: (a - b + c) / d, series(q, "win32_queue_us"), series(q, "driver_local_queue_us"),
-               series(q, "driver_local_us"), series(q, "futex_us")), 2.0,
-        "(win32_queue - driver_local_queue + driver_local) / futex")
-    add("queue handoff win32 / driver's own, in process (informative)",
-        paired(lambda a, b: a / b, series(q, "win32_queue_us"), series(q, "driver_local_queue_us")), float("inf"))
+
+    def within(name, counter):
+        """A ratio the benchmark took within each cycle of legs (median over its cycles), per repetition."""
+        return paired(lambda a: a, series(name, counter))
+
+    out.append("-- targets (ratios within each cycle of legs, medians over the cycles of a repetition; "
+               "median and 95% CI over the repetitions) --")
+    add("wakeup win32 / raw futex", within(w, "win32_over_futex"), 2.0)
+    add("wakeup win32 / driver opaque fd", within(w, "win32_over_fd"), 1.05)
+    add("queue handoff win32 / driver opaque fd", within(q, "win32_queue_over_fd_queue"), 1.05)
+    add("queue handoff from completion (estimate) / raw futex", within(q, "win32_queue_from_completion_over_futex"),
+        2.0, "(win32_queue - driver_local_queue + driver_local) / futex")
+    add("queue handoff win32 / driver's own, in process", within(q, "win32_queue_over_driver_local_queue"),
+        float("inf"))
+    # The extra delay of the GPU work behind a shared payload (paired within queue_wait's cycles), in host
+    # wake-ups of the same repetition index (the two benchmarks ran at different moments).
     add("queue wait: (win32 - driver) / wakeup win32",
-        paired(lambda a, b, c: (a - b) / c, series(qw, "win32_us"), series(qw, "driver_us"), series(w, "win32_us")),
-        1.0, "the extra delay of the GPU work behind a shared payload, in host wake-ups")
-    add("queue wait win32 / driver opaque fd",
-        paired(lambda a, b: a / b, series(qw, "win32_us"), series(qw, "fd_us")), 1.05)
+        paired(lambda a, b: a / b, series(qw, "win32_minus_driver_us"), series(w, "win32_us")), 1.0,
+        "the extra delay of the GPU work behind a shared payload, in host wake-ups")
+    add("queue wait win32 / driver opaque fd", within(qw, "win32_over_fd"), 1.05)
     t = times.get
     for name in sorted(times):
         m = re.match(r"^(scale_[a-z_]+)/(win32|fd|driver)/(\d+)$", name)
