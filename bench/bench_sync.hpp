@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench_sync_vk.hpp"
+#include "thread_times.hpp"
 
 namespace ntbridge::bench {
 
@@ -38,22 +39,6 @@ double PairedMedian(size_t n, F&& f) {
   for (size_t k = 0; k < n; ++k) v.push_back(f(k));
   return Quantile(v, 0.5);
 }
-
-// On-CPU time and run-queue wait of every thread of this process (/proc/self/task/*/schedstat): where the
-// time of a handoff goes, thread by thread (the layer's queue threads, the driver's, the application's).
-struct ThreadTimes {
-  struct Thread {
-    int tid = 0;
-    std::string comm;
-    uint64_t cpu_ns = 0, wait_ns = 0;
-  };
-  std::vector<Thread> threads;
-  static ThreadTimes Take();
-};
-// Adds the counters cpu_us_per_op and runqueue_us_per_op (all threads of this process, per operation) and,
-// where NTBRIDGE_BENCH_THREADS is set, prints each thread's share to stderr under `what`.
-void ReportThreadTimes(benchmark::State& state, const ThreadTimes& before, const ThreadTimes& after, int ops,
-                       const std::string& what);
 
 // Skips a benchmark whose side cannot run it, saying why, and returns true.
 bool SkipUnless(benchmark::State& state, bool can, const std::string& why);
