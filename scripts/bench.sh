@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds and runs ntbridge's benchmarks (issue 6), writes Google Benchmark JSON and a PNG plot.
 #
-#   scripts/bench.sh [--build-dir DIR] [--no-build] [--reps N] [--only ops,scale,share,share64,cuda] OUT_DIR
+#   scripts/bench.sh [--build-dir DIR] [--no-build] [--reps N] [--only ops,scale,share,share64,cuda,sync] OUT_DIR
 #   scripts/bench.sh --build-only [--build-dir DIR]
 #
 # Every program runs both sides (the layer's Win32 path and the driver's fd path) in one process, with
@@ -22,7 +22,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build-bench
 BUILD_IT=1
 REPS=10
-ONLY=ops,scale,share,share64,cuda
+ONLY=ops,scale,share,share64,cuda,sync
 BUILD_ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -60,6 +60,7 @@ if [ $BUILD_IT = 1 ]; then
   # compared across machines and runs.
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DNTBRIDGE_SANITIZE= -DNTBRIDGE_BUILD_BENCHMARKS=ON >/dev/null
   targets="ntbridge_bench_ops ntbridge_bench_scale ntbridge_bench_share"
+  targets+=" ntbridge_bench_sync"
   # (the CUDA program exists where CMake found the CUDA toolkit)
   [ -e "$BUILD/build.ninja" ] && grep -q ntbridge_bench_cuda "$BUILD/build.ninja" && targets+=" ntbridge_bench_cuda"
   [ -e "$BUILD/Makefile" ] && grep -q ntbridge_bench_cuda "$BUILD/Makefile" && targets+=" ntbridge_bench_cuda"
@@ -130,6 +131,8 @@ REPS=$(( REPS < 3 ? REPS : 3 )) run scale ntbridge_bench_scale
 run share ntbridge_bench_share --benchmark_filter='^open(_only)?/'
 REPS=$(( REPS < 3 ? REPS : 3 )) run share64 ntbridge_bench_share --benchmark_filter='^open_64_processes/'
 run cuda ntbridge_bench_cuda
+# Semaphores and fences (issues 12, 13): a peer process, ping-pongs, scale to 10 000, export / import / free.
+run sync ntbridge_bench_sync
 echo "loadavg at end: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
 
 # The first Python that has matplotlib draws the PNG; any Python 3 still writes the summary.

@@ -113,6 +113,106 @@ def size_label(n):
     return str(n)
 
 
+def paired(fn, *series):
+    """Per-repetition values fn(a_i, b_i, ...) of series paired by repetition, their median and its 95% CI."""
+    if not series or any(not x for x in series):
+        return None
+    vals = [fn(*xs) for xs in zip(*series)]
+    lo, hi = median_ci(vals)
+    return {"ratio": med(vals), "paired_median": med(vals), "ci_low": lo, "ci_high": hi, "n": len(vals),
+            "min": min(vals), "max": max(vals)}
+
+
+def load_repetitions(path):
+    """{name: [counters of each repetition]} of a Google Benchmark JSON file (iterations without errors)."""
+    with open(path) as f:
+        data = json.load(f)
+    reps = {}
+    for b in data.get("benchmarks", []):
+        if b.get("run_type") == "iteration" and not b.get("error_occurred"):
+            reps.setdefault(family(b.get("run_name", b["name"])), []).append(b)
+    return reps
+
+
+def summarize_sync(results, summary, out):
+    """Semaphores and fences (bench_sync.cpp, issues 12 and 13), from sync.json: kept apart from the memory
+    parts, whose names (scale_*/SIDE/N, op/SIDE) they would otherwise match. The targets on latencies come
+    from the interleaved benchmarks, whose legs take turns round trip by round trip: a ratio of two legs of
+    one repetition compares the same moments of the machine."""
+    path = os.path.join(results, "sync.json")
+    if not os.path.exists(path):
+        return
+    times, _, errors, ctx = load(path)
+    reps = load_repetitions(path)
+    rows = summary["sync"] = []
+    summary["context"]["sync"] = {k: ctx.get(k) for k in ("vk_device", "vk_driver", "machine", "fd_semaphores",
+                                                         "fd_fences", "host_name", "date", "num_cpus")}
+
+    def series(name, counter):
+        return [r[counter] for r in reps.get(name, []) if counter in r]
+
+    out.append("== Semaphores and fences (sync.json): A -> B latencies, medians over repetitions of the "
+               "per-repetition medians ==")
+    for name in ("interleaved/wakeup", "interleaved/queue_handoff", "interleaved/queue_wait"):
+        if name in reps:
+            keys = sorted(k for k in reps[name][0] if k.endswith("_us") and not k.endswith("_p90_us"))
+            out.append("%-28s %s" % (name, "  ".join("%s %.1f µs" % (k[:-3], med(series(name, k))) for k in keys)))
+    for name in sorted(times):
+        if re.match(r"^(wakeup|queue_handoff|queue_wait)/", name):
+            out.append("%-28s %10s (alone)" % (name, fmt_ns(med(times[name]))))
+    why = {}
+    for name, err in sorted(errors.items()):
+        why.setdefault(err, []).append(name)
+    for err, names in why.items():
+        out.append("not measured (%s): %s" % (err, ", ".join(names)))
+
+    def add(label, r, target, note=""):
+        if r is None:
+            return
+        verdict(r, target)
+        r.update(label=label, target=target if math.isfinite(target) else None, note=note)
+        rows.append(r)
+        goal = ("target <= %g %s" % (target, r["verdict"])) if math.isfinite(target) else "(informative)"
+        out.append("%-58s %.3f (95%% CI %.3f..%.3f, n=%d) %s%s" % (
+            label, r["ratio"], r["ci_low"], r["ci_high"], r["n"], goal, ("  " + note) if note else ""))
+
+    w, q, qw = "interleaved/wakeup", "interleaved/queue_handoff", "interleaved/queue_wait"
+
+    def within(name, counter):
+        """A ratio the benchmark took within each cycle of legs (median over its cycles), per repetition."""
+        return paired(lambda a: a, series(name, counter))
+
+    out.append("-- targets (ratios within each cycle of legs, medians over the cycles of a repetition; "
+               "median and 95% CI over the repetitions) --")
+    add("wakeup win32 / raw futex", within(w, "win32_over_futex"), 2.0)
+    add("wakeup win32 / driver opaque fd", within(w, "win32_over_fd"), 1.05)
+    add("queue handoff win32 / driver opaque fd", within(q, "win32_queue_over_fd_queue"), 1.05)
+    add("queue handoff from completion (estimate) / raw futex", within(q, "win32_queue_from_completion_over_futex"),
+        2.0, "(win32_queue - driver_local_queue + driver_local) / futex")
+    add("queue handoff win32 / driver's own, in process", within(q, "win32_queue_over_driver_local_queue"),
+        float("inf"))
+    # The extra delay of the GPU work behind a shared payload (paired within queue_wait's cycles), in host
+    # wake-ups of the same repetition index (the two benchmarks ran at different moments).
+    add("queue wait: (win32 - driver) / wakeup win32",
+        paired(lambda a, b: a / b, series(qw, "win32_minus_driver_us"), series(w, "win32_us")), 1.0,
+        "the extra delay of the GPU work behind a shared payload, in host wake-ups")
+    add("queue wait win32 / driver opaque fd", within(qw, "win32_over_fd"), 1.05)
+    t = times.get
+    for name in sorted(times):
+        m = re.match(r"^(scale_[a-z_]+)/(win32|fd|driver)/(\d+)$", name)
+        if m and m.group(3) != "1":
+            add("%s %s N=%s / N=1" % (m.group(1), m.group(2), m.group(3)),
+                ratio(times[name], t("%s/%s/1" % (m.group(1), m.group(2)))), 1.2)
+    for name in sorted(times):
+        m = re.match(r"^((semaphore|fence)_[a-z_]+)/win32$", name)
+        if m:
+            r = ratio(times[name], t(m.group(1) + "/fd"))
+            if r:
+                add("%s win32 / fd" % m.group(1), r, 1.05 if "create_destroy" not in name else float("inf"))
+            else:
+                out.append("%-58s win32 %s; fd: %s" % (m.group(1), fmt_ns(med(times[name])),
+                                                      errors.get(m.group(1) + "/fd", "not run")))
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results")
@@ -130,7 +230,7 @@ def main():
             errors.update(e)
             contexts[part] = ctx
 
-    summary = {"ops": [], "scale": [], "share": [], "share_64": [], "memory": [], "cuda": [], "errors": errors,
+    summary = {"ops": [], "scale": [], "share": [], "share_64": [], "memory": [], "cuda": [], "sync": [], "errors": errors,
                "context": {k: {kk: v.get(kk) for kk in ("vk_device", "vk_driver", "machine", "cuda_device",
                                                          "host_name", "date", "num_cpus")}
                            for k, v in contexts.items()}}
@@ -269,6 +369,8 @@ def main():
                     summary["cuda"].append(r)
                     out.append("open %-20s %8s  %10s  cudaIpcOpenMemHandle %10s  ratio %.3f" % (
                         m.group(1), size_label(int(m.group(2))), fmt_ns(r["a_ns"]), fmt_ns(r["b_ns"]), r["ratio"]))
+
+    summarize_sync(args.results, summary, out)
 
     print("\n".join(out))
     with open(os.path.join(args.results, "summary.json"), "w") as f:
