@@ -204,11 +204,13 @@ VKAPI_ATTR VkResult VKAPI_CALL CreateDevice(VkPhysicalDevice gpu, const VkDevice
       gdpa, *device, "vkGetSemaphoreCounterValue", "vkGetSemaphoreCounterValueKHR");
   n.AcquireNextImageKHR = Load<PFN_vkAcquireNextImageKHR>(gdpa, *device, "vkAcquireNextImageKHR");
   n.QueuePresentKHR = Load<PFN_vkQueuePresentKHR>(gdpa, *device, "vkQueuePresentKHR");
-  if (emulate_semaphore && gpu_info.has_external_semaphore_fd) {
+  n.AcquireNextImage2KHR = Load<PFN_vkAcquireNextImage2KHR>(gdpa, *device, "vkAcquireNextImage2KHR");
+  if (emulate_semaphore &&
+      (gpu_info.semaphore_driver_payload || gpu_info.timeline_semaphore_driver_payload)) {
     n.GetSemaphoreFdKHR = Load<PFN_vkGetSemaphoreFdKHR>(gdpa, *device, "vkGetSemaphoreFdKHR");
     n.ImportSemaphoreFdKHR = Load<PFN_vkImportSemaphoreFdKHR>(gdpa, *device, "vkImportSemaphoreFdKHR");
   }
-  if (emulate_fence && gpu_info.has_external_fence_fd) {
+  if (emulate_fence && gpu_info.fence_driver_payload) {
     n.GetFenceFdKHR = Load<PFN_vkGetFenceFdKHR>(gdpa, *device, "vkGetFenceFdKHR");
     n.ImportFenceFdKHR = Load<PFN_vkImportFenceFdKHR>(gdpa, *device, "vkImportFenceFdKHR");
   }

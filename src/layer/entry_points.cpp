@@ -35,6 +35,7 @@ struct Entry {
 // Sorted by name for the binary search below.
 const auto kEntries = [] {
   std::array entries = {
+      NTBRIDGE_DEVICE_HOOK("vkAcquireNextImage2KHR", AcquireNextImage2KHR, kSync, false),
       NTBRIDGE_DEVICE_HOOK("vkAcquireNextImageKHR", AcquireNextImageKHR, kSync, false),
       NTBRIDGE_DEVICE_HOOK("vkAllocateMemory", AllocateMemory, kMemory, false),
       NTBRIDGE_DEVICE_HOOK("vkCreateBuffer", CreateBuffer, kMemory, false),

@@ -8,6 +8,7 @@
 #include "pnext.hpp"
 #include "queries_sync.hpp"
 #include "shared_payload/host_wait.hpp"
+#include "shared_payload/queue_bridge.hpp"
 #include "shared_payload/sync_state.hpp"
 #include "sync.hpp"
 #include "validation.hpp"
@@ -175,6 +176,7 @@ VKAPI_ATTR VkResult VKAPI_CALL GetFenceStatus(VkDevice device, VkFence fence) {
   if (d->submit_tracked.load(std::memory_order_relaxed) == 0) return d->next.GetFenceStatus(device, fence);
   auto state = SharedStateOf(*d, fence);
   if (!state) return d->next.GetFenceStatus(device, fence);
+  shared_payload::FlushBridgeOf(*d);  // what the GPU completed shows, as a driver fence's status would
   uint64_t value = 0;
   std::string error;
   if (state->Read(&value, &error) != shared_payload::Status::kOk) {
@@ -193,6 +195,8 @@ VKAPI_ATTR VkResult VKAPI_CALL ResetFences(VkDevice device, uint32_t count, cons
     }
     return d->next.ResetFences(device, count, fences);
   }
+  // A signal the GPU completed before this call must not be published after the reset.
+  shared_payload::FlushBridgeOf(*d);
   // A temporary import ends with the next reset (the permanent payload is restored first, then reset).
   std::vector<SyncPayloadRef> ended;
   std::vector<std::shared_ptr<shared_payload::SyncState>> shared;
@@ -207,16 +211,18 @@ VKAPI_ATTR VkResult VKAPI_CALL ResetFences(VkDevice device, uint32_t count, cons
     });
   }
   for (SyncPayloadRef& ref : ended) DropTemporary(*d, ref);
+  VkResult result = VK_SUCCESS;
   for (const auto& state : shared) {
     std::string error;
     if (state->Reset(&error) != shared_payload::Status::kOk) {
       ReportSharedPayloadFault(*d, "vkResetFences", *state, error);
-      return VK_ERROR_OUT_OF_HOST_MEMORY;
+      result = VK_ERROR_OUT_OF_HOST_MEMORY;
     }
   }
   // The driver's fences are reset too: those without a shared payload need it, and resetting the driver
   // object behind a shared payload is harmless.
-  return d->next.ResetFences(device, count, fences);
+  VkResult r = d->next.ResetFences(device, count, fences);
+  return result != VK_SUCCESS ? result : r;
 }
 
 VKAPI_ATTR VkResult VKAPI_CALL WaitForFences(VkDevice device, uint32_t count, const VkFence* fences,

@@ -84,5 +84,6 @@ VKAPI_ATTR VkResult VKAPI_CALL QueueWaitIdle(VkQueue);
 VKAPI_ATTR VkResult VKAPI_CALL DeviceWaitIdle(VkDevice);
 VKAPI_ATTR VkResult VKAPI_CALL AcquireNextImageKHR(VkDevice, VkSwapchainKHR, uint64_t, VkSemaphore, VkFence,
                                                    uint32_t*);
+VKAPI_ATTR VkResult VKAPI_CALL AcquireNextImage2KHR(VkDevice, const VkAcquireNextImageInfoKHR*, uint32_t*);
 
 }  // namespace ntbridge

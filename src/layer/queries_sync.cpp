@@ -48,9 +48,10 @@ SyncHandleSupport FromDriver(SyncHandleSupport s) {
 // The shared payload: exportable and importable as either Win32 type, compatible with nothing of the driver.
 constexpr SyncHandleSupport kShared{kSyncOpaqueWin32Types, kSyncOpaqueWin32Types, kExportImport};
 
-SyncHandleSupport Answer(bool driver_payload, bool shared_possible, uint32_t handle_type,
+// `d3d_types`: the kind's Direct3D types (semaphores: D3D12_FENCE; fences: none — bit 0x8 is SYNC_FD there).
+SyncHandleSupport Answer(bool driver_payload, bool shared_possible, uint32_t handle_type, uint32_t d3d_types,
                          SyncHandleSupport (*driver)(uint32_t, const void*), const void* ctx) {
-  if (handle_type & kSemaphoreD3DTypes) return {};  // no Direct3D 12 fence on Linux
+  if (handle_type & d3d_types) return {};  // no Direct3D 12 fence on Linux
   if (handle_type & kSyncOpaqueWin32Types) {
     if (driver_payload) return FromDriver(driver(VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT, ctx));
     return shared_possible ? kShared : SyncHandleSupport{};
@@ -86,7 +87,7 @@ SyncHandleSupport SemaphoreSupport(InstanceData& instance, VkPhysicalDevice gpu,
   if (!info.emulate_semaphore) return driver(handle_type, &ctx);
   const bool driver_payload = type == VK_SEMAPHORE_TYPE_TIMELINE ? info.timeline_semaphore_driver_payload
                                                                  : info.semaphore_driver_payload;
-  return Answer(driver_payload, info.has_timeline_semaphore, handle_type, driver, &ctx);
+  return Answer(driver_payload, info.has_timeline_semaphore, handle_type, kSemaphoreD3DTypes, driver, &ctx);
 }
 
 SyncHandleSupport FenceSupport(InstanceData& instance, VkPhysicalDevice gpu, uint32_t handle_type) {
@@ -100,8 +101,7 @@ SyncHandleSupport FenceSupport(InstanceData& instance, VkPhysicalDevice gpu, uin
     return DriverFence(*x->inst, x->gpu, bit);
   };
   if (!info.emulate_fence) return driver(handle_type, &ctx);
-  if (handle_type & kSemaphoreD3DTypes) return {};  // not a fence type: nothing
-  return Answer(info.fence_driver_payload, info.has_timeline_semaphore, handle_type, driver, &ctx);
+  return Answer(info.fence_driver_payload, info.has_timeline_semaphore, handle_type, 0, driver, &ctx);
 }
 
 VKAPI_ATTR void VKAPI_CALL GetPhysicalDeviceExternalSemaphoreProperties(

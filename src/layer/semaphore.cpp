@@ -9,6 +9,7 @@
 #include "pnext.hpp"
 #include "queries_sync.hpp"
 #include "shared_payload/host_wait.hpp"
+#include "shared_payload/queue_bridge.hpp"
 #include "shared_payload/sync_state.hpp"
 #include "sync.hpp"
 #include "validation.hpp"
@@ -202,6 +203,7 @@ VKAPI_ATTR VkResult VKAPI_CALL GetSemaphoreCounterValue(VkDevice device, VkSemap
   }
   auto state = SharedStateOf(*d, semaphore);
   if (!state) return d->next.GetSemaphoreCounterValue(device, semaphore, value);
+  shared_payload::FlushBridgeOf(*d);  // what the GPU completed shows, as a driver semaphore's counter would
   std::string error;
   if (state->Read(value, &error) != shared_payload::Status::kOk) {
     ReportSharedPayloadFault(*d, "vkGetSemaphoreCounterValue", *state, error);

@@ -5,6 +5,7 @@
 // state. Objects without a shared payload are passed through as they are, and while the device has no shared
 // payload and no temporary import at all, every command here goes straight to the driver.
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "dispatch.hpp"
@@ -42,11 +43,15 @@ SemaphoreUse Look(DeviceData& d, VkSemaphore s) {
 
 std::shared_ptr<shared_payload::SyncState> SharedFence(DeviceData& d, VkFence f) {
   std::shared_ptr<shared_payload::SyncState> state;
-  d.fences.Update(f, [&](SyncRecord& r) {
-    state = r.current().shared;
-    r.fence_pending = true;
-  });
+  d.fences.Update(f, [&](SyncRecord& r) { state = r.current().shared; });
   return state;
+}
+
+// A submission the driver accepted signals `fence`: pending until seen complete (04448).
+void MarkPending(DeviceData& d, VkFence fence) {
+  if (fence != VK_NULL_HANDLE && d.fence_win32_enabled) {
+    d.fences.Update(fence, [](SyncRecord& f) { f.fence_pending = true; });
+  }
 }
 
 // Everything one submission call reserved and must commit after the driver accepted it, or give back.
@@ -103,6 +108,7 @@ class Rewrite {
   // in.
   VkResult Fence(VkFence* fence, Ticket* ticket, bool* extra_batch) {
     *extra_batch = false;
+    fence_ = *fence;
     if (*fence == VK_NULL_HANDLE || !d_.fence_win32_enabled) return VK_SUCCESS;
     auto state = SharedFence(d_, *fence);
     if (!state) return VK_SUCCESS;
@@ -117,11 +123,13 @@ class Rewrite {
     return VK_SUCCESS;
   }
 
-  bool changed() const { return changed_; }
+  // Whether a wait or signal was replaced since the last call (a batch asks once, after its own).
+  bool TakeChanged() { return std::exchange(changed_, false); }
 
   // The driver accepted the submission.
   void Commit() {
     done_ = true;
+    MarkPending(d_, fence_);
     for (auto& w : waits_) bridge_->CommitWait(w.ticket, std::move(w.state), w.value, w.consume);
     for (auto& s : signals_) bridge_->CommitSignal(s.ticket, std::move(s.publishes));
     // A binary semaphore's temporary import ends with the wait that was just submitted.
@@ -154,6 +162,7 @@ class Rewrite {
   std::vector<VkSemaphore> ended_temporaries_;
   bool changed_ = false;
   bool done_ = false;
+  VkFence fence_ = VK_NULL_HANDLE;  // the application's
 };
 
 // One rewritten VkSubmitInfo or VkBindSparseInfo: its own semaphore and value arrays, and a chain whose
@@ -191,7 +200,7 @@ VkResult RewriteBatch(DeviceData& d, Rewrite& rw, const Info& in, Info& out, Bat
   }
   out = in;
   const VkBaseInStructure* d3d12 = FindInChain(in.pNext, VK_STRUCTURE_TYPE_D3D12_FENCE_SUBMIT_INFO_KHR);
-  if (!rw.changed() && d3d12 == nullptr) return VK_SUCCESS;
+  if (!rw.TakeChanged() && d3d12 == nullptr) return VK_SUCCESS;
   if constexpr (std::is_same_v<Info, VkSubmitInfo>) {
     if (d3d12 != nullptr &&
         ReportViolations(d.instance->reporter,
@@ -254,16 +263,6 @@ VkResult SubmitBatches(DeviceData& d, uint32_t count, const Info* infos, VkFence
   return r;
 }
 
-// The bridge, if the device has made one, publishes what the GPU completed.
-void FlushBridge(DeviceData& d) {
-  shared_payload::QueueBridge* bridge = nullptr;
-  {
-    std::lock_guard lock(d.bridge_mutex);
-    bridge = d.bridge.get();
-  }
-  if (bridge != nullptr) bridge->Flush();
-}
-
 // A VkD3D12FenceSubmitInfoKHR anywhere: its rules are checked and it is taken out (no driver knows it).
 bool HasD3D12FenceSubmitInfo(const DeviceData& d, uint32_t count, const VkSubmitInfo* submits) {
   if (!d.semaphore_win32_enabled || submits == nullptr) return false;
@@ -283,10 +282,9 @@ VKAPI_ATTR VkResult VKAPI_CALL QueueSubmit(VkQueue queue, uint32_t count, const 
   DeviceData* d = DeviceOf(queue);
   if (d->submit_tracked.load(std::memory_order_relaxed) == 0 &&
       !HasD3D12FenceSubmitInfo(*d, count, submits)) {
-    if (fence != VK_NULL_HANDLE && d->fence_win32_enabled) {
-      d->fences.Update(fence, [](SyncRecord& f) { f.fence_pending = true; });
-    }
-    return d->next.QueueSubmit(queue, count, submits, fence);
+    VkResult r = d->next.QueueSubmit(queue, count, submits, fence);
+    if (r == VK_SUCCESS) MarkPending(*d, fence);
+    return r;
   }
   return SubmitBatches(
       *d, count, submits, fence, "vkQueueSubmit",
@@ -297,10 +295,9 @@ VKAPI_ATTR VkResult VKAPI_CALL QueueBindSparse(VkQueue queue, uint32_t count, co
                                                VkFence fence) {
   DeviceData* d = DeviceOf(queue);
   if (d->submit_tracked.load(std::memory_order_relaxed) == 0) {
-    if (fence != VK_NULL_HANDLE && d->fence_win32_enabled) {
-      d->fences.Update(fence, [](SyncRecord& f) { f.fence_pending = true; });
-    }
-    return d->next.QueueBindSparse(queue, count, binds, fence);
+    VkResult r = d->next.QueueBindSparse(queue, count, binds, fence);
+    if (r == VK_SUCCESS) MarkPending(*d, fence);
+    return r;
   }
   return SubmitBatches(*d, count, binds, fence, "vkQueueBindSparse",
                        [&](uint32_t n, const VkBindSparseInfo* b, VkFence f) {
@@ -312,10 +309,9 @@ VKAPI_ATTR VkResult VKAPI_CALL QueueSubmit2(VkQueue queue, uint32_t count, const
                                             VkFence fence) {
   DeviceData* d = DeviceOf(queue);
   if (d->submit_tracked.load(std::memory_order_relaxed) == 0) {
-    if (fence != VK_NULL_HANDLE && d->fence_win32_enabled) {
-      d->fences.Update(fence, [](SyncRecord& f) { f.fence_pending = true; });
-    }
-    return d->next.QueueSubmit2(queue, count, submits, fence);
+    VkResult r = d->next.QueueSubmit2(queue, count, submits, fence);
+    if (r == VK_SUCCESS) MarkPending(*d, fence);
+    return r;
   }
   Rewrite rw(*d);
   std::vector<VkSubmitInfo2> out(submits, submits + count);
@@ -358,10 +354,12 @@ VKAPI_ATTR VkResult VKAPI_CALL QueuePresentKHR(VkQueue queue, const VkPresentInf
     return d->next.QueuePresentKHR(queue, info);
   }
   std::vector<VkSemaphore> kept;
+  std::vector<VkSemaphore> ended;  // binary semaphores whose temporary import this wait ends
   std::vector<shared_payload::WaitItem> items;
   std::vector<std::shared_ptr<shared_payload::SyncState>> states;
   for (uint32_t i = 0; i < info->waitSemaphoreCount; ++i) {
     SemaphoreUse use = Look(*d, info->pWaitSemaphores[i]);
+    if (use.temporary) ended.push_back(info->pWaitSemaphores[i]);
     if (use.shared) {
       states.push_back(use.shared);
       items.push_back({use.shared.get(), 0, true, false});
@@ -382,11 +380,60 @@ VKAPI_ATTR VkResult VKAPI_CALL QueuePresentKHR(VkQueue queue, const VkPresentInf
   VkPresentInfoKHR down = *info;
   down.waitSemaphoreCount = static_cast<uint32_t>(kept.size());
   down.pWaitSemaphores = kept.data();
-  return d->next.QueuePresentKHR(queue, &down);
+  VkResult r = d->next.QueuePresentKHR(queue, &down);
+  // The wait operations happened (shared ones above, the driver's with the present): temporary imports end.
+  for (VkSemaphore s : ended) {
+    std::optional<SyncPayloadRef> ref;
+    d->semaphores.Update(s, [&](SyncRecord& rec) {
+      ref = std::move(rec.temporary);
+      rec.temporary.reset();
+    });
+    if (ref) DropTemporary(*d, *ref);
+  }
+  return r;
 }
 
+namespace {
+
 // Acquisition signals a semaphore and/or a fence with no queue to put a private semaphore on: where one of
-// them holds a shared payload, the layer waits for the acquisition on the host and publishes it.
+// them holds a shared payload, the layer waits for the acquisition on the host and publishes it. `acquire`
+// calls the driver with the semaphore and fence to use.
+template <typename Acquire>
+VkResult AcquireShared(DeviceData& d, VkDevice device, VkSemaphore semaphore, VkFence fence,
+                       Acquire&& acquire) {
+  std::shared_ptr<shared_payload::SyncState> sem_state =
+      semaphore != VK_NULL_HANDLE ? Look(d, semaphore).shared : nullptr;
+  std::shared_ptr<shared_payload::SyncState> fence_state;
+  if (fence != VK_NULL_HANDLE)
+    d.fences.Update(fence, [&](SyncRecord& r) { fence_state = r.current().shared; });
+  if (!sem_state && !fence_state) return acquire(semaphore, fence);
+  VkFence wait_fence = fence_state ? VK_NULL_HANDLE : fence;
+  bool own_fence = false;
+  if (wait_fence == VK_NULL_HANDLE) {
+    VkFenceCreateInfo ci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if (VkResult r = d.next.CreateFence(device, &ci, nullptr, &wait_fence); r != VK_SUCCESS) return r;
+    own_fence = true;
+  }
+  VkResult r = acquire(sem_state ? VK_NULL_HANDLE : semaphore, wait_fence);
+  if (r == VK_SUCCESS || r == VK_SUBOPTIMAL_KHR) {
+    VkResult w = d.next.WaitForFences(device, 1, &wait_fence, VK_TRUE, UINT64_MAX);
+    if (w != VK_SUCCESS) r = w;
+  }
+  if (r == VK_SUCCESS || r == VK_SUBOPTIMAL_KHR) {
+    std::string error;
+    if (sem_state && sem_state->Signal(1, &error) != shared_payload::Status::kOk) {
+      ReportSharedPayloadFault(d, "vkAcquireNextImageKHR", *sem_state, error);
+    }
+    if (fence_state && fence_state->Signal(1, &error) != shared_payload::Status::kOk) {
+      ReportSharedPayloadFault(d, "vkAcquireNextImageKHR", *fence_state, error);
+    }
+  }
+  if (own_fence) d.next.DestroyFence(device, wait_fence, nullptr);
+  return r;
+}
+
+}  // namespace
+
 VKAPI_ATTR VkResult VKAPI_CALL AcquireNextImageKHR(VkDevice device, VkSwapchainKHR swapchain,
                                                    uint64_t timeout, VkSemaphore semaphore, VkFence fence,
                                                    uint32_t* index) {
@@ -394,34 +441,23 @@ VKAPI_ATTR VkResult VKAPI_CALL AcquireNextImageKHR(VkDevice device, VkSwapchainK
   if (d->submit_tracked.load(std::memory_order_relaxed) == 0) {
     return d->next.AcquireNextImageKHR(device, swapchain, timeout, semaphore, fence, index);
   }
-  std::shared_ptr<shared_payload::SyncState> sem_state =
-      semaphore != VK_NULL_HANDLE ? Look(*d, semaphore).shared : nullptr;
-  std::shared_ptr<shared_payload::SyncState> fence_state;
-  if (fence != VK_NULL_HANDLE)
-    d->fences.Update(fence, [&](SyncRecord& r) { fence_state = r.current().shared; });
-  if (!sem_state && !fence_state) {
-    return d->next.AcquireNextImageKHR(device, swapchain, timeout, semaphore, fence, index);
+  return AcquireShared(*d, device, semaphore, fence, [&](VkSemaphore s, VkFence f) {
+    return d->next.AcquireNextImageKHR(device, swapchain, timeout, s, f, index);
+  });
+}
+
+VKAPI_ATTR VkResult VKAPI_CALL AcquireNextImage2KHR(VkDevice device, const VkAcquireNextImageInfoKHR* info,
+                                                    uint32_t* index) {
+  DeviceData* d = DeviceOf(device);
+  if (d->submit_tracked.load(std::memory_order_relaxed) == 0 || info == nullptr) {
+    return d->next.AcquireNextImage2KHR(device, info, index);
   }
-  VkFence wait_fence = fence_state ? VK_NULL_HANDLE : fence;
-  bool own_fence = false;
-  if (wait_fence == VK_NULL_HANDLE) {
-    VkFenceCreateInfo ci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if (VkResult r = d->next.CreateFence(device, &ci, nullptr, &wait_fence); r != VK_SUCCESS) return r;
-    own_fence = true;
-  }
-  VkResult r = d->next.AcquireNextImageKHR(device, swapchain, timeout, sem_state ? VK_NULL_HANDLE : semaphore,
-                                           wait_fence, index);
-  if (r == VK_SUCCESS || r == VK_SUBOPTIMAL_KHR) {
-    VkResult w = d->next.WaitForFences(device, 1, &wait_fence, VK_TRUE, UINT64_MAX);
-    if (w != VK_SUCCESS) r = w;
-  }
-  if (r == VK_SUCCESS || r == VK_SUBOPTIMAL_KHR) {
-    std::string error;
-    if (sem_state) sem_state->Signal(1, &error);
-    if (fence_state) fence_state->Signal(1, &error);
-  }
-  if (own_fence) d->next.DestroyFence(device, wait_fence, nullptr);
-  return r;
+  return AcquireShared(*d, device, info->semaphore, info->fence, [&](VkSemaphore s, VkFence f) {
+    VkAcquireNextImageInfoKHR down = *info;
+    down.semaphore = s;
+    down.fence = f;
+    return d->next.AcquireNextImage2KHR(device, &down, index);
+  });
 }
 
 }  // namespace ntbridge
@@ -433,14 +469,16 @@ namespace ntbridge {
 VKAPI_ATTR VkResult VKAPI_CALL QueueWaitIdle(VkQueue queue) {
   DeviceData* d = DeviceOf(queue);
   VkResult r = d->next.QueueWaitIdle(queue);
-  if (r == VK_SUCCESS && d->submit_tracked.load(std::memory_order_relaxed) != 0) FlushBridge(*d);
+  if (r == VK_SUCCESS && d->submit_tracked.load(std::memory_order_relaxed) != 0)
+    shared_payload::FlushBridgeOf(*d);
   return r;
 }
 
 VKAPI_ATTR VkResult VKAPI_CALL DeviceWaitIdle(VkDevice device) {
   DeviceData* d = DeviceOf(device);
   VkResult r = d->next.DeviceWaitIdle(device);
-  if (r == VK_SUCCESS && d->submit_tracked.load(std::memory_order_relaxed) != 0) FlushBridge(*d);
+  if (r == VK_SUCCESS && d->submit_tracked.load(std::memory_order_relaxed) != 0)
+    shared_payload::FlushBridgeOf(*d);
   return r;
 }
 

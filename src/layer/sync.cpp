@@ -28,9 +28,9 @@ namespace {
 
 constexpr const char* kId = "ntbridge-sync";
 
-// PayloadInfo::object_flags of sync payloads (opaque to the broker).
-constexpr uint32_t kFlagTimeline = 1;
-constexpr uint32_t kFlagSharedPayload = 2;
+// PayloadInfo::object_flags of sync payloads (opaque to the broker; the tool reads them too).
+constexpr uint32_t kFlagTimeline = protocol::kSyncFlagTimeline;
+constexpr uint32_t kFlagSharedPayload = protocol::kSyncFlagSharedPayload;
 
 protocol::ObjectKind BrokerKind(SyncKind kind) {
   return kind == SyncKind::kFence ? protocol::ObjectKind::kFence : protocol::ObjectKind::kSemaphore;

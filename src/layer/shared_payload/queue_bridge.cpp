@@ -32,32 +32,28 @@ std::unique_ptr<QueueBridge> QueueBridge::Create(DeviceData& device, std::string
     *error = "the driver has no timeline semaphore commands (vkSignalSemaphore, vkWaitSemaphores)";
     return nullptr;
   }
-  VkResult r = CreateTimeline(device, &bridge->wake_);
-  if (r != VK_SUCCESS) {
-    *error = "cannot create a timeline semaphore: VkResult " + std::to_string(r);
-    return nullptr;
-  }
   bridge->publisher_ = std::thread([b = bridge.get()] { b->PublisherLoop(); });
   bridge->gate_ = std::thread([b = bridge.get()] { b->GateLoop(); });
   return bridge;
 }
 
 QueueBridge::~QueueBridge() {
-  uint64_t wake = 0;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    wake = ++wake_value_;
   }
-  if (wake_ != VK_NULL_HANDLE) {
-    VkSemaphoreSignalInfo signal{VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO, nullptr, wake_, wake};
-    device_.next.SignalSemaphore(device_.device, &signal);
-  }
+  publisher_bell_.Ring();
   doorbell_.Ring();
   if (publisher_.joinable()) publisher_.join();
   if (gate_.joinable()) gate_.join();
+  // Signals the GPU completed but the publisher had not yet taken: other processes may wait for them.
+  std::vector<SignalJob> done;
+  {
+    std::lock_guard lock(mutex_);
+    TakeCompleted(&done);
+  }
+  PublishJobs(done);
   for (VkSemaphore s : all_) device_.next.DestroySemaphore(device_.device, s, nullptr);
-  if (wake_ != VK_NULL_HANDLE) device_.next.DestroySemaphore(device_.device, wake_, nullptr);
 }
 
 void QueueBridge::Report(const std::string& message) const {
@@ -89,14 +85,11 @@ void QueueBridge::Unreserve(const Ticket& ticket) {
 }
 
 void QueueBridge::CommitSignal(const Ticket& ticket, std::vector<Publish> publishes) {
-  uint64_t wake;
   {
     std::lock_guard lock(mutex_);
     signals_.push_back({ticket, std::move(publishes)});
-    wake = ++wake_value_;
   }
-  VkSemaphoreSignalInfo signal{VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO, nullptr, wake_, wake};
-  device_.next.SignalSemaphore(device_.device, &signal);
+  publisher_bell_.Ring();
 }
 
 void QueueBridge::CommitWait(const Ticket& ticket, std::shared_ptr<SyncState> state, uint64_t value,
@@ -108,42 +101,44 @@ void QueueBridge::CommitWait(const Ticket& ticket, std::shared_ptr<SyncState> st
   doorbell_.Ring();
 }
 
-// Waits on the host for the private semaphores of pending queue signals (and the wake semaphore, so that new
-// work or the device's end interrupts the wait), then publishes what completed.
+// Waits on the host for the oldest pending queue signal's private semaphore (one semaphore, with a short
+// timeout: drivers that emulate timelines, as Mesa does, poll a wait-any in a loop), then publishes
+// everything that completed. With nothing pending it sleeps on a futex until CommitSignal rings.
 void QueueBridge::PublisherLoop() {
-  std::vector<VkSemaphore> semaphores;
-  std::vector<uint64_t> values;
+  constexpr uint64_t kSliceNs = 1000 * 1000;  // a signal completed out of order waits at most this long
   std::vector<SignalJob> done;
-  uint64_t wake_seen = 0;
   for (;;) {
-    semaphores.clear();
-    values.clear();
+    const uint32_t bell = publisher_bell_.Load();
+    Ticket oldest;
+    bool pending = false;
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
-      wake_seen = wake_value_;
-      for (const SignalJob& job : signals_) {
-        semaphores.push_back(job.ticket.semaphore);
-        values.push_back(job.ticket.value);
+      if (!signals_.empty()) {
+        oldest = signals_.front().ticket;
+        pending = true;
       }
     }
-    semaphores.push_back(wake_);
-    values.push_back(wake_seen + 1);
+    if (!pending) {
+      size_t first = 0;
+      std::string error;
+      WaitMany({}, true, Clock::time_point::max(), &publisher_bell_, bell, &first, &error);
+      continue;
+    }
     VkSemaphoreWaitInfo wait{
-        VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,    nullptr,           VK_SEMAPHORE_WAIT_ANY_BIT,
-        static_cast<uint32_t>(semaphores.size()), semaphores.data(), values.data()};
-    VkResult r = device_.next.WaitSemaphores(device_.device, &wait, UINT64_MAX);
+        VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO, nullptr, 0, 1, &oldest.semaphore, &oldest.value};
+    VkResult r = device_.next.WaitSemaphores(device_.device, &wait, kSliceNs);
     if (r != VK_SUCCESS && r != VK_TIMEOUT) {
       Report("the shared payload publisher cannot wait for queue signals: vkWaitSemaphores returned " +
              std::to_string(r) + "; shared semaphores and fences of this device no longer advance");
-      std::unique_lock lock(mutex_);
       // Nothing more can be published; wait for the device's end without spinning.
-      while (!stopping_) {
-        mutex_.unlock();
+      for (;;) {
+        {
+          std::lock_guard lock(mutex_);
+          if (stopping_) return;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        mutex_.lock();
       }
-      return;
     }
     done.clear();
     {
@@ -159,9 +154,9 @@ void QueueBridge::TakeCompleted(std::vector<SignalJob>* out) {
     uint64_t value = 0;
     device_.next.GetSemaphoreCounterValue(device_.device, signals_[i].ticket.semaphore, &value);
     if (value >= signals_[i].ticket.value) {
+      // In commit order: signals of one queue are published in submission order.
       out->push_back(std::move(signals_[i]));
-      signals_[i] = std::move(signals_.back());
-      signals_.pop_back();
+      signals_.erase(signals_.begin() + static_cast<ptrdiff_t>(i));
       ++publishing_;
     } else {
       ++i;
@@ -170,6 +165,7 @@ void QueueBridge::TakeCompleted(std::vector<SignalJob>* out) {
 }
 
 void QueueBridge::PublishJobs(std::vector<SignalJob>& jobs) {
+  std::vector<std::string> reports;
   for (SignalJob& job : jobs) {
     for (Publish& p : job.publishes) {
       // A fence's submission is no longer pending once its payload can be seen signalled (04448).
@@ -178,17 +174,20 @@ void QueueBridge::PublishJobs(std::vector<SignalJob>& jobs) {
       }
       std::string error;
       if (p.state->Signal(p.value, &error) != Status::kOk) {
-        Report("a queue signal could not be published into " + Describe(*p.state) + ": " + error);
+        reports.push_back("a queue signal could not be published into " + Describe(*p.state) + ": " + error);
       }
     }
   }
-  if (jobs.empty()) return;
-  {
-    std::lock_guard lock(mutex_);
-    for (const SignalJob& job : jobs) free_.push_back(job.ticket);
-    publishing_ -= static_cast<int>(jobs.size());
+  if (!jobs.empty()) {
+    {
+      std::lock_guard lock(mutex_);
+      for (const SignalJob& job : jobs) free_.push_back(job.ticket);
+      publishing_ -= static_cast<int>(jobs.size());
+    }
+    published_.notify_all();
   }
-  published_.notify_all();
+  // After the count went down: an application callback may call vkQueueWaitIdle (Flush) from here.
+  for (const std::string& r : reports) Report(r);
 }
 
 void QueueBridge::Flush() {
@@ -212,7 +211,14 @@ void QueueBridge::GateLoop() {
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
-      for (const WaitJob& job : waits_) items.push_back({job.state.get(), job.value, job.consume, false});
+      for (const WaitJob& job : waits_) {
+        // A queue signal of the same payload pending here can still satisfy it: never abandoned then.
+        bool local = false;
+        for (const SignalJob& s : signals_) {
+          for (const Publish& p : s.publishes) local = local || p.state->id() == job.state->id();
+        }
+        items.push_back({job.state.get(), job.value, job.consume, local});
+      }
     }
     size_t first = 0;
     std::string error;
@@ -242,6 +248,15 @@ void QueueBridge::GateLoop() {
     std::lock_guard lock(mutex_);
     free_.push_back(job.ticket);
   }
+}
+
+void FlushBridgeOf(DeviceData& device) {
+  QueueBridge* bridge = nullptr;
+  {
+    std::lock_guard lock(device.bridge_mutex);
+    bridge = device.bridge.get();
+  }
+  if (bridge != nullptr) bridge->Flush();
 }
 
 }  // namespace ntbridge::shared_payload

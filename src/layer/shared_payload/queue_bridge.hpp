@@ -97,13 +97,17 @@ class QueueBridge {
   int publishing_ = 0;                 // jobs taken out of signals_ and not yet published (mutex_)
   std::condition_variable published_;  // publishing_ went down
   std::vector<WaitJob> waits_;
-  // Wakes the publisher out of vkWaitSemaphores: a private timeline semaphore signalled from the host.
-  VkSemaphore wake_ = VK_NULL_HANDLE;
-  uint64_t wake_value_ = 0;  // guarded by mutex_
+  // Wakes the publisher when it has nothing pending (a queue signal was committed, or the device's end).
+  Doorbell publisher_bell_;
   // Wakes the gate out of WaitMany.
   Doorbell doorbell_;
   std::thread publisher_;
   std::thread gate_;
 };
+
+// The device's bridge, if it has made one, publishes what the GPU completed (QueueBridge::Flush): host
+// commands that read or reset shared payloads call it first, so that they see what a driver object would
+// show.
+void FlushBridgeOf(DeviceData& device);
 
 }  // namespace ntbridge::shared_payload

@@ -104,9 +104,14 @@ class SyncState {
   int holder_slot_ = -1;
   // The process that took holder_slot_: only it leaves the slot (not a child forked with this object).
   int holder_pid_ = 0;
+  // This process signalled the payload through this mapping (SignalledByThisProcess).
+  std::atomic<bool> signalled_here_{false};
   // The largest timeline value this mapping has seen: a page whose counter goes back is corrupt.
   mutable std::atomic<uint64_t> highest_seen_{0};
 };
+
+// Whether this process has signalled the payload `id` (SyncState::id), through any mapping of it.
+bool SignalledByThisProcess(uint64_t id);
 
 // One payload a wait is for.
 struct WaitItem {
