@@ -9,7 +9,8 @@ filter=${2:-*}
 pass=0 fail=0 skip=0
 failed=()
 for t in $("$bin" --gtest_list_tests --gtest_filter="$filter" | awk '/^[^ ]/{s=$1} /^  /{print s $1}'); do
-  out=$("$bin" --gtest_filter="$t" 2>&1)
+  # A test that hangs is killed and counted as failed, so one hang does not cost the rest of the run.
+  out=$(timeout "${NTBRIDGE_TEST_TIMEOUT:-120}" "$bin" --gtest_filter="$t" 2>&1)
   if grep -q "^\[  SKIPPED \]" <<<"$out"; then
     skip=$((skip + 1)); echo "SKIP $t: $(grep -m1 -A0 'Skipped' <<<"$out")"
   elif grep -q "^\[  PASSED  \] 1 test" <<<"$out"; then

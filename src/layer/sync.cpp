@@ -334,6 +334,18 @@ VkResult ImportSyncHandle(DeviceData& device, const SyncSubject& subject, const 
                                why + "), and this driver imports no payload of its own");
       return fail(VK_ERROR_VALIDATION_FAILED_EXT);
     }
+    // Nothing reaches the driver that cannot be one of its payloads (NVIDIA answers a pipe with an out of
+    // memory error, not VK_ERROR_INVALID_EXTERNAL_HANDLE).
+    std::string not_payload;
+    if (!CheckPayloadFd(fd, 0, &not_payload)) {
+      ReportFatalViolation(reporter, handle_vuid,
+                           std::string(subject.import_command) + ": " +
+                               (import.name != nullptr ? std::string("the payload of the name")
+                                                       : "handle " + Hex(import.handle)) +
+                               " is not a " + (semaphore ? "semaphore" : "fence") +
+                               " payload: " + not_payload);
+      return fail(VK_ERROR_VALIDATION_FAILED_EXT);
+    }
     VkResult r;
     if (semaphore) {
       VkImportSemaphoreFdInfoKHR fd_info{

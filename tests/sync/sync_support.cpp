@@ -192,6 +192,14 @@ VkResult SyncDevice::WaitFence(VkFence f, uint64_t timeout_ns) {
   return vkWaitForFences(dev->device, 1, &f, VK_TRUE, timeout_ns);
 }
 
+bool SyncDevice::DriverPayload() {
+  VkPhysicalDeviceExternalSemaphoreInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_SEMAPHORE_INFO,
+                                             nullptr, kSemNt};
+  VkExternalSemaphoreProperties props{VK_STRUCTURE_TYPE_EXTERNAL_SEMAPHORE_PROPERTIES};
+  vkGetPhysicalDeviceExternalSemaphoreProperties(vk->gpu, &info, &props);
+  return (props.compatibleHandleTypes & VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT) != 0;
+}
+
 void SyncTest::SetUp() {
   s = std::make_unique<SyncDevice>();
   ASSERT_TRUE(s->ok()) << s->error;

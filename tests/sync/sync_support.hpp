@@ -64,6 +64,9 @@ class SyncDevice {
   VkResult HostSignal(VkSemaphore s, uint64_t value);
   VkResult HostWait(VkSemaphore s, uint64_t value, uint64_t timeout_ns);
   VkResult WaitFence(VkFence f, uint64_t timeout_ns);
+  // The device gives Win32 semaphores the driver's own opaque fd payload (NVIDIA), not the layer's shared
+  // one.
+  bool DriverPayload();
 };
 
 // A fixture with a SyncDevice that fails the test on any validation message it did not take itself.

@@ -86,6 +86,11 @@ TEST_F(SyncCrossProcess, AFenceSignalledByAnotherProcessesSubmission) {
 }
 
 TEST_F(SyncCrossProcess, AKilledSignallerIsReportedNotWaitedForForever) {
+  if (s->DriverPayload()) {
+    GTEST_SKIP()
+        << "the driver's own semaphore keeps no record of its holders: a dead signaller is the driver's "
+           "to report (an infinite wait there waits, as without ntbridge)";
+  }
   std::wstring name = UniqueName("xkill");
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
