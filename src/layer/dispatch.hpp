@@ -1,6 +1,7 @@
 // What the layer keeps per instance, physical device and device, and the next layer's functions.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -125,6 +126,8 @@ struct DeviceData {
   std::atomic<uint32_t> driver_fds_cloexec{0};
   // Of those, the memory types whose payload descriptors are all one device node (UniquePayloadId is 0).
   std::atomic<uint32_t> payload_ids_shared{0};
+  // For those, the device number of that node (st_rdev): the bucket of their exported descriptions.
+  std::array<std::atomic<uint64_t>, VK_MAX_MEMORY_TYPES> payload_nodes{};
 
   // The application enabled VK_KHR_external_semaphore_win32 / VK_KHR_external_fence_win32 (emulated).
   bool semaphore_win32_enabled = false;

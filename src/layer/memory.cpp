@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -13,6 +14,7 @@
 #include "hooks.hpp"
 #include "nt_handle.hpp"
 #include "pnext.hpp"
+#include "settings.hpp"
 #include "shares.hpp"
 #include "validation.hpp"
 #include "validation/exported_payloads.hpp"
@@ -44,6 +46,22 @@ class OwnedFd {
   int fd_ = -1;
 };
 
+// Said once per process: where kcmp is refused, NT handles of a driver whose payloads are all one device node
+// cannot be traced to their exporter, and the rules that compare an import with it are checked for names and
+// KMT values only.
+void WarnExporterUnknowable(const DebugReporter& reporter) {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  reporter.Warning(
+      "ntbridge-exporter-identity",
+      "vkGetMemoryWin32HandleKHR: this driver's payload descriptors are all one device node and "
+      "kcmp(2) is not permitted in this process, so an NT handle cannot be traced back to the "
+      "memory that exported it: VUID-VkMemoryAllocateInfo-allocationSize-01743, "
+      "VUID-VkImportMemoryWin32HandleInfoKHR-handle-00659 and -01518 and "
+      "VUID-vkGetMemoryWin32HandlePropertiesKHR-handle-00665 are checked for names and KMT values "
+      "only (allow kcmp in the seccomp profile to check them for NT handles too)");
+}
+
 VkResult ErrnoToResult(int err) {
   return (err == EMFILE || err == ENFILE) ? VK_ERROR_TOO_MANY_OBJECTS : VK_ERROR_OUT_OF_HOST_MEMORY;
 }
@@ -57,7 +75,7 @@ VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& 
   const bool stat_ok = fd >= 0 && fstat(fd, &st) == 0;
   // An exporter in this process is the precise reference; the descriptor's size is only a lower bound.
   if (stat_ok) {
-    if (auto exporter = FindExportedPayload(UniquePayloadId(st))) {
+    if (auto exporter = FindExportedPayload(fd, st)) {
       if (ReportViolations(
               reporter, ValidateImportFromExporter(info, *exporter, d.gpu.device_uuid, d.gpu.driver_uuid))) {
         return VK_ERROR_VALIDATION_FAILED_EXT;
@@ -208,6 +226,7 @@ VKAPI_ATTR void VKAPI_CALL FreeMemory(VkDevice device, VkDeviceMemory memory,
   if (memory != VK_NULL_HANDLE) {
     if (auto record = d->memories.Remove(memory)) {
       if (record->exported_payload != 0) ForgetExportedPayload(record->exported_payload);
+      if (record->exported_description >= 0) ForgetExportedDescription(record->exported_description);
       if (record->broker_payload != 0) ReleaseShare(*d, *record);
     }
   }
@@ -293,7 +312,11 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
   const uint32_t bit = 1u << (memory_type_index % 32);
   bool driver_fd_is_cloexec;
   if ((d->payload_kinds_learned.load(std::memory_order_acquire) & bit) == 0) {
-    if (LearnPayloadKind(fd) == PayloadIdentity::kShared) {
+    uint64_t node = 0;
+    // The test setting makes a driver whose descriptors identify their payloads look like NVIDIA's, so that
+    // identification by open file description is tested where no such driver is.
+    if (LearnPayloadKind(fd, &node) == PayloadIdentity::kShared || GetSettings().test_shared_payload_ids) {
+      d->payload_nodes[memory_type_index % 32].store(node, std::memory_order_relaxed);
       d->payload_ids_shared.fetch_or(bit, std::memory_order_relaxed);
     }
     // This thread goes by what it saw on its own descriptor, not by what another one learned meanwhile.
@@ -308,18 +331,31 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
     forget_fetch();
     return ErrnoToResult(errno);
   }
-  // Remembered so that an import of this handle can be checked against its exporter (01743, 00659, 01518).
-  // Where every payload of this memory type is the same device node (NVIDIA), the descriptor identifies
-  // nothing and the fstat is skipped.
-  const bool ids_shared = (d->payload_ids_shared.load(std::memory_order_relaxed) & bit) != 0;
-  if (uint64_t id = ids_shared ? 0 : UniquePayloadId(fd); id != 0) {
-    ExportedPayload payload;
-    payload.allocation_size = allocation_size;
-    payload.memory_type_index = memory_type_index;
-    std::memcpy(payload.device_uuid, d->gpu.device_uuid, VK_UUID_SIZE);
-    std::memcpy(payload.driver_uuid, d->gpu.driver_uuid, VK_UUID_SIZE);
-    RecordExportedPayload(id, payload);
-    d->memories.Update(info->memory, [&](MemoryRecord& m) { m.exported_payload = id; });
+  // Remembered so that an import of this handle can be checked against its exporter (01743, 00659, 01518,
+  // 00665): by the payload's inode, or where every payload of this memory type is the same device node
+  // (NVIDIA) by the handle's open file description, of which the record keeps a duplicate until the memory
+  // is freed.
+  ExportedPayload payload;
+  payload.allocation_size = allocation_size;
+  payload.memory_type_index = memory_type_index;
+  std::memcpy(payload.device_uuid, d->gpu.device_uuid, VK_UUID_SIZE);
+  std::memcpy(payload.driver_uuid, d->gpu.driver_uuid, VK_UUID_SIZE);
+  if ((d->payload_ids_shared.load(std::memory_order_relaxed) & bit) == 0) {
+    if (uint64_t id = UniquePayloadId(fd); id != 0) {
+      RecordExportedPayload(id, payload);
+      d->memories.Update(info->memory, [&](MemoryRecord& m) { m.exported_payload = id; });
+    }
+  } else {
+    const int kept = RecordExportedDescription(
+        fd, d->payload_nodes[memory_type_index % 32].load(std::memory_order_relaxed), payload);
+    if (kept >= 0) {
+      // Freed meanwhile by another thread (invalid usage): the record is gone, so is the duplicate.
+      if (!d->memories.Update(info->memory, [&](MemoryRecord& m) { m.exported_description = kept; })) {
+        ForgetExportedDescription(kept);
+      }
+    } else if (!ExportedDescriptionsComparable()) {
+      WarnExporterUnknowable(reporter);
+    }
   }
   *handle = FdToHandle(fd);
   return VK_SUCCESS;
@@ -334,7 +370,9 @@ GetMemoryWin32HandlePropertiesKHR(VkDevice device, VkExternalMemoryHandleTypeFla
                                "vkGetMemoryWin32HandlePropertiesKHR", device);
   }
   const DebugReporter& reporter = d->instance->reporter;
-  const bool made_by_vulkan = FindExportedPayload(UniquePayloadId(HandleToFd(handle))).has_value();
+  const int fd = HandleToFd(handle);
+  struct stat st {};
+  const bool made_by_vulkan = fd >= 0 && fstat(fd, &st) == 0 && FindExportedPayload(fd, st).has_value();
   if (ReportViolations(reporter, ValidateGetMemoryWin32HandleProperties(d->win32_enabled, type, handle,
                                                                         properties, made_by_vulkan))) {
     return VK_ERROR_VALIDATION_FAILED_EXT;

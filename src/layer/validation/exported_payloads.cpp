@@ -1,10 +1,16 @@
 #include "validation/exported_payloads.hpp"
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <unordered_map>
 
+#include "description_table.hpp"
 #include "node_recycler.hpp"
 #include "nt_handle.hpp"
 
@@ -20,6 +26,25 @@ Map& Table() {
 NodeRecycler<Map>& Nodes() {  // guarded by g_mutex
   static auto* nodes = new NodeRecycler<Map>;
   return *nodes;
+}
+DescriptionTable<ExportedPayload>& Descriptions() {  // guarded by g_mutex
+  static auto* descriptions = new DescriptionTable<ExportedPayload>;
+  return *descriptions;
+}
+// How many descriptions are recorded: while 0 (every driver whose descriptors identify their payloads) an
+// import looks no further than the identity table.
+std::atomic<size_t> g_description_count{0};
+// -1 not known yet, 0 kcmp refused, 1 permitted.
+std::atomic<int> g_comparable{-1};
+
+// At most a quarter of the descriptor limit the process had at its first record is spent on kept duplicates.
+size_t MaxKept() {
+  static const size_t max_kept = [] {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return size_t{1} << 20;
+    return std::max<size_t>(16, static_cast<size_t>(limit.rlim_cur / 4));
+  }();
+  return max_kept;
 }
 
 }  // namespace
@@ -41,17 +66,51 @@ void RecordExportedPayload(uint64_t id, const ExportedPayload& payload) {
   Nodes().Put(Table(), id, payload);
 }
 
-std::optional<ExportedPayload> FindExportedPayload(uint64_t id) {
-  if (id == 0) return std::nullopt;
-  std::lock_guard lock(g_mutex);
-  auto it = Table().find(id);
-  if (it == Table().end()) return std::nullopt;
-  return it->second;
-}
-
 void ForgetExportedPayload(uint64_t id) {
   std::lock_guard lock(g_mutex);
   if (auto it = Table().find(id); it != Table().end()) Nodes().Take(Table(), it);
+}
+
+int RecordExportedDescription(int fd, uint64_t node, const ExportedPayload& payload) {
+  if (g_comparable.load(std::memory_order_relaxed) == 0) return -1;
+  if (g_description_count.load(std::memory_order_relaxed) >= MaxKept()) return -1;
+  const int kept = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (kept < 0) return -1;
+  if (g_comparable.load(std::memory_order_acquire) == -1) {
+    // The first record learns whether kcmp works here: a descriptor must equal its duplicate.
+    g_comparable.store(CompareOpenFileDescriptions(fd, kept) == 0 ? 1 : 0, std::memory_order_release);
+    if (g_comparable.load(std::memory_order_relaxed) == 0) {
+      close(kept);
+      return -1;
+    }
+  }
+  std::lock_guard lock(g_mutex);
+  Descriptions().Add(kept, node, payload);
+  g_description_count.store(Descriptions().size(), std::memory_order_relaxed);
+  return kept;
+}
+
+void ForgetExportedDescription(int kept) {
+  if (kept < 0) return;
+  std::lock_guard lock(g_mutex);
+  Descriptions().Forget(kept);
+  g_description_count.store(Descriptions().size(), std::memory_order_relaxed);
+}
+
+bool ExportedDescriptionsComparable() { return g_comparable.load(std::memory_order_relaxed) != 0; }
+
+std::optional<ExportedPayload> FindExportedPayload(int fd, const struct stat& st) {
+  const uint64_t id = UniquePayloadId(st);
+  const bool descriptions = g_description_count.load(std::memory_order_relaxed) != 0;
+  if (id == 0 && !descriptions) return std::nullopt;
+  std::lock_guard lock(g_mutex);
+  if (id != 0) {
+    if (auto it = Table().find(id); it != Table().end()) return it->second;
+  }
+  if (!descriptions) return std::nullopt;
+  if (const ExportedPayload* found = Descriptions().Find(fd, static_cast<uint64_t>(st.st_rdev)))
+    return *found;
+  return std::nullopt;
 }
 
 }  // namespace ntbridge
