@@ -77,6 +77,10 @@ struct PhysicalDeviceInfo {
   uint32_t api_version = 0;
   uint8_t device_uuid[VK_UUID_SIZE] = {};
   uint8_t driver_uuid[VK_UUID_SIZE] = {};
+  // VkPhysicalDeviceDriverProperties::driverID where the device tells it (Vulkan 1.2 or
+  // VK_KHR_driver_properties), else 0: for the drivers' departures from the spec the layer must allow for.
+  VkDriverId driver_id = static_cast<VkDriverId>(0);
+  bool has_driver_properties = false;  // VK_KHR_driver_properties
   // The layer emulates the extension on this device (fd present, and no native support or forced).
   bool emulate = false;
 

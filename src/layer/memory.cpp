@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -67,11 +68,12 @@ VkResult ErrnoToResult(int err) {
 }
 
 // Import from an NT handle: the application keeps its handle, the driver gets a duplicate (it consumes fds).
-VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& info, OwnedFd& out) {
+// `st` receives fstat's answer for the handle.
+VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& info, OwnedFd& out,
+                      struct stat& st) {
   const DebugReporter& reporter = d.instance->reporter;
   int fd = HandleToFd(handle);
   // One fstat answers both questions below: which payload this is, and whether it can be Vulkan memory.
-  struct stat st {};
   const bool stat_ok = fd >= 0 && fstat(fd, &st) == 0;
   // An exporter in this process is the precise reference; the descriptor's size is only a lower bound.
   if (stat_ok) {
@@ -94,6 +96,66 @@ VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& 
   if (dup < 0) return ErrnoToResult(errno);
   out.reset(dup);
   return VK_SUCCESS;
+}
+
+// Whether the driver closed the descriptor of an import that failed with `result`. The spec leaves it with
+// the application, but Mesa's lavapipe closes it whenever reading the payload failed.
+bool DriverTookRefusedDescriptor(const PhysicalDeviceInfo& gpu, VkResult result) {
+  return gpu.driver_id == VK_DRIVER_ID_MESA_LLVMPIPE && result != VK_ERROR_OUT_OF_HOST_MEMORY;
+}
+
+// A new open file description of the memfd payload `payload`, opened through the descriptor `source`, or -1.
+int OpenOwnDescription(int source, const struct stat& payload) {
+  char path[40];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", source);
+  OwnedFd fd(open(path, O_RDWR | O_CLOEXEC));
+  struct stat st {};
+  if (fd.get() < 0 || fstat(fd.get(), &st) != 0 || st.st_dev != payload.st_dev ||
+      st.st_ino != payload.st_ino) {
+    return -1;
+  }
+  return fd.release();
+}
+
+// Mesa's lavapipe reads a memfd payload's header with lseek + read, through the file offset of the open file
+// description, which every descriptor of the payload shares that the broker handed out or that came over
+// SCM_RIGHTS: when processes import one payload at once, one moves the offset under another, and the driver
+// refuses that import as an invalid handle. Such an import is tried once more, with an open file description
+// of the layer's own that no other process can move. Only then: a description per import would cost every
+// import a reopen and a final close (docs/performance.md).
+//
+// `fd_import` is in `down`'s chain; `import_fd` is the descriptor the driver refused, -1 where the driver
+// closed it. Gets a descriptor to reopen from: that one, else the application's NT handle, else the broker.
+VkResult RetryImportWithOwnDescription(DeviceData& d, const VkMemoryAllocateInfo& down,
+                                       const VkAllocationCallbacks* allocator, VkDeviceMemory* memory,
+                                       const VkImportMemoryWin32HandleInfoKHR& import,
+                                       VkImportMemoryFdInfoKHR& fd_import, OwnedFd& import_fd,
+                                       const struct stat& payload) {
+  int source = import_fd.get();
+  if (source < 0 && import.name == nullptr &&
+      import.handleType == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT) {
+    source = HandleToFd(import.handle);
+  }
+  OwnedFd from_broker;
+  if (source < 0) {
+    const ShareSubject subject{protocol::ObjectKind::kMemory, kAllocate,
+                               "VkImportMemoryWin32HandleInfoKHR::name"};
+    protocol::OpenReply reply;
+    int fd = -1;
+    if (OpenPayload(d, subject, import.handle, import.name, &reply, &fd) != VK_SUCCESS) {
+      return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+    }
+    from_broker.reset(fd);
+    ReleasePayload(d, reply.payload);  // the import's own hold keeps the share
+    source = fd;
+  }
+  OwnedFd own(OpenOwnDescription(source, payload));
+  if (own.get() < 0) return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  fd_import.fd = own.get();
+  VkResult result = d.next.AllocateMemory(d.device, &down, allocator, memory);
+  if (result == VK_SUCCESS || DriverTookRefusedDescriptor(d.gpu, result)) own.release();
+  if (result == VK_SUCCESS) import_fd.reset(-1);  // the refused descriptor is no longer needed
+  return result;
 }
 
 }  // namespace
@@ -168,6 +230,7 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
   }
 
   OwnedFd import_fd;
+  struct stat payload {};  // of the imported descriptor
   VkImportMemoryFdInfoKHR fd_import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_FD_INFO_KHR};
   if (win32_import != nullptr) {
     chain.Remove(VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR);
@@ -177,10 +240,10 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
     if (type != 0) {
       VkResult r;
       if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT && win32_import->name == nullptr) {
-        r = OpenNtHandle(*d, win32_import->handle, *info, import_fd);
+        r = OpenNtHandle(*d, win32_import->handle, *info, import_fd, payload);
       } else {
         int fd = -1;
-        r = OpenShare(*d, type, win32_import->handle, win32_import->name, *info, record, &fd);
+        r = OpenShare(*d, type, win32_import->handle, win32_import->name, *info, record, &fd, &payload);
         import_fd.reset(fd);
       }
       if (r != VK_SUCCESS) return r;
@@ -194,6 +257,13 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
   VkMemoryAllocateInfo down = *info;
   down.pNext = chain.head();
   VkResult result = d->next.AllocateMemory(device, &down, allocator, memory);
+  if (result != VK_SUCCESS && fd_import.handleType != 0) {
+    if (DriverTookRefusedDescriptor(d->gpu, result)) import_fd.release();
+    if (result == VK_ERROR_INVALID_EXTERNAL_HANDLE && S_ISREG(payload.st_mode)) {
+      result = RetryImportWithOwnDescription(*d, down, allocator, memory, *win32_import, fd_import, import_fd,
+                                             payload);
+    }
+  }
   if (result != VK_SUCCESS) {
     if (record.broker_payload != 0) ReleaseShare(*d, record);
     return result;  // import_fd is still ours on failure and closes here
