@@ -39,7 +39,7 @@ class DescriptionTable {
   // Takes `kept`, a descriptor of the description to remember, with its value. Several entries may hold the
   // same description (a driver that exports one description for two memory objects): a lookup finds one.
   void Add(int kept, uint64_t bucket, const Value& value) {
-    Bucket& b = buckets_[bucket];
+    Bucket& b = buckets_.try_emplace(bucket, &matched_).first->second;
     entries_.insert_or_assign(kept, Entry{value, bucket, std::nullopt, b.pending.size()});
     b.pending.push_back(kept);
   }
@@ -50,8 +50,11 @@ class DescriptionTable {
     auto b = buckets_.find(bucket);
     if (b == buckets_.end()) return nullptr;
     Order(b->second);
-    auto it = b->second.ordered.find(fd);
-    if (it == b->second.ordered.end()) return nullptr;
+    // lower_bound compares with the element it returns, and kcmp answers "equal" on that comparison when the
+    // element holds fd's description: one kcmp fewer than find's separate test for equality.
+    matched_ = -1;
+    auto it = b->second.ordered.lower_bound(fd);
+    if (it == b->second.ordered.end() || matched_ != *it) return nullptr;
     return &entries_.at(*it).value;
   }
 
@@ -78,14 +81,15 @@ class DescriptionTable {
 
  private:
   struct ByDescription {
-    using is_transparent = void;
     // A descriptor that cannot be compared (closed by the application meanwhile) is less than anything
     // either way round, so a lookup of it finds nothing. Kept descriptors are open and comparable for as
     // long as they are kept, so the order among them is a true one.
     bool operator()(int a, int b) const {
       const int c = CompareOpenFileDescriptions(a, b);
+      if (c == 0) *matched = a;  // lower_bound(fd) calls (element, fd)
       return c == -1 || (c == kIncomparable && a != b);
     }
+    int* matched;  // the table's matched_
   };
   using Ordered = std::multiset<int, ByDescription>;
   struct Entry {
@@ -95,6 +99,7 @@ class DescriptionTable {
     size_t pending_index = 0;                            // until then: its place in Bucket::pending
   };
   struct Bucket {
+    explicit Bucket(int* matched) : ordered(ByDescription{matched}) {}
     Ordered ordered;
     std::vector<int> pending;  // added since the last lookup in this bucket, not yet ordered
   };
@@ -104,6 +109,7 @@ class DescriptionTable {
     b.pending.clear();
   }
 
+  int matched_ = -1;                        // the last element a comparison found equal (ByDescription)
   std::unordered_map<int, Entry> entries_;  // by kept descriptor
   std::unordered_map<uint64_t, Bucket> buckets_;
 };
