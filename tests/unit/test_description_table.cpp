@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "nt_handle.hpp"
+#include "validation/exported_payloads.hpp"
+#include "vk_fixture.hpp"
 
 namespace ntbridge {
 namespace {
@@ -87,6 +89,28 @@ TEST(DescriptionTable, TwoEntriesOfOneDescription) {
   EXPECT_EQ(table.Find(exported, 0), nullptr);
   EXPECT_EQ(table.size(), 0u);
   close(exported);
+}
+
+// Semaphores' and fences' driver payloads: the record lives as long as the reference the layer keeps of it.
+TEST(ExportedSyncPayloads, FoundThroughADuplicateUntilTheRecordGoes) {
+  int exported = OpenNull();
+  SyncExporter exporter;
+  exporter.kind = SyncKind::kFence;
+  exporter.semaphore_type = VK_SEMAPHORE_TYPE_TIMELINE;
+  auto record = RecordExportedSyncPayload(exported, exporter);
+  ASSERT_NE(record, nullptr) << "kcmp(2) is not permitted here";
+  int copy = Dup(exported);
+  auto found = FindExportedSyncPayload(copy);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->kind, SyncKind::kFence);
+  EXPECT_EQ(found->semaphore_type, VK_SEMAPHORE_TYPE_TIMELINE);
+  int stranger = OpenNull();
+  EXPECT_FALSE(FindExportedSyncPayload(stranger).has_value());
+  const int fds = test::CountOpenFds();
+  record.reset();  // the last reference: the kept duplicate is closed
+  EXPECT_EQ(test::CountOpenFds(), fds - 1);
+  EXPECT_FALSE(FindExportedSyncPayload(copy).has_value());
+  for (int fd : {exported, copy, stranger}) close(fd);
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // The payloads this process exported as NT handles, so that an import of one of them can be checked against
 // its exporter (VUID-VkMemoryAllocateInfo-allocationSize-01743,
 // VUID-VkImportMemoryWin32HandleInfoKHR-handle-00659 and -01518, and
-// VUID-vkGetMemoryWin32HandlePropertiesKHR-handle-00665). KMT values and names are the broker's to check
-// (shares.cpp).
+// VUID-vkGetMemoryWin32HandlePropertiesKHR-handle-00665), and the semaphores and fences whose payload is the
+// driver's (below). KMT values and names are the broker's to check (shares.cpp).
 //
 // A payload is known by its identity (device and inode) where each payload has its own (memfd, dma-buf), and
 // by its open file description where every payload is one device node (NVIDIA's /dev/nvidiactl): the
@@ -13,8 +13,10 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 
+#include "validation/sync_rules.hpp"
 #include "vk_win32.hpp"
 
 namespace ntbridge {
@@ -52,5 +54,28 @@ bool ExportedDescriptionsComparable();
 // The exporter of the payload of `fd` (`st` is fstat's answer for it), if this process exported it: by
 // identity, then by open file description.
 std::optional<ExportedPayload> FindExportedPayload(int fd, const struct stat& st);
+
+// Semaphores and fences whose payload is the driver's (DESIGN.md §7): their opaque fds do not identify the
+// payload on any driver (NVIDIA's are /dev/nvidiactl, Mesa's DRM sync objects are anonymous inodes), so each
+// NT handle exported of one is recorded by its open file description, as memory's are above.
+//
+// Owns the duplicate kept for one exported NT handle; forgets it when the last reference goes (the payload
+// reference of the sync object it was exported from: SyncPayloadRef::exported).
+class ExportedSyncDescription {
+ public:
+  explicit ExportedSyncDescription(int kept) : kept_(kept) {}
+  ExportedSyncDescription(const ExportedSyncDescription&) = delete;
+  ExportedSyncDescription& operator=(const ExportedSyncDescription&) = delete;
+  ~ExportedSyncDescription();
+
+ private:
+  int kept_;
+};
+// Records the exported NT handle `fd` of a driver payload and what its exporter was; nullptr when nothing was
+// recorded (as for RecordExportedDescription).
+std::shared_ptr<const ExportedSyncDescription> RecordExportedSyncPayload(int fd,
+                                                                         const SyncExporter& exporter);
+// The exporter of the sync payload of `fd`, if this process exported it as an NT handle.
+std::optional<SyncExporter> FindExportedSyncPayload(int fd);
 
 }  // namespace ntbridge
