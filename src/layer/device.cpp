@@ -9,6 +9,7 @@
 #include "pnext.hpp"
 #include "shared_payload/queue_bridge.hpp"
 #include "shares.hpp"
+#include "validation/exported_payloads.hpp"
 
 namespace ntbridge {
 namespace {
@@ -253,7 +254,14 @@ VKAPI_ATTR void VKAPI_CALL DestroyDevice(VkDevice device, const VkAllocationCall
   // Semaphores and fences the application did not destroy let go of their payloads and broker holds.
   data->semaphores.ForEach([&](VkSemaphore, SyncRecord& r) { r = {}; });
   data->fences.ForEach([&](VkFence, SyncRecord& r) { r = {}; });
-  // Memory the application did not free goes with the device; so do the shares it held.
+  // Memory the application did not free goes with the device; so do the shares it held and what recorded its
+  // exports (a kept duplicate would hold the payload past the device).
+  data->memories.ForEach([](VkDeviceMemory, MemoryRecord& m) {
+    if (m.exported_payload != 0) ForgetExportedPayload(m.exported_payload);
+    if (m.exported_description >= 0) ForgetExportedDescription(m.exported_description);
+    m.exported_payload = 0;
+    m.exported_description = -1;
+  });
   ReleaseDeviceShares(*data);
   data->next.DestroyDevice(device, allocator);
 }

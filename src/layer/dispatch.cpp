@@ -107,6 +107,9 @@ PhysicalDeviceInfo InstanceData::Info(VkPhysicalDevice gpu) {
         if (std::strcmp(p.extensionName, VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME) == 0) {
           info.has_timeline_extension = true;
         }
+        if (std::strcmp(p.extensionName, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME) == 0) {
+          info.has_driver_properties = true;
+        }
       }
     }
   }
@@ -115,11 +118,16 @@ PhysicalDeviceInfo InstanceData::Info(VkPhysicalDevice gpu) {
   info.api_version = props.apiVersion;
   if (next.GetPhysicalDeviceProperties2 != nullptr && api_version >= VK_API_VERSION_1_1 &&
       props.apiVersion >= VK_API_VERSION_1_1) {
-    VkPhysicalDeviceIDProperties id{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
+    VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+    const bool ask_driver =
+        std::min(api_version, props.apiVersion) >= VK_API_VERSION_1_2 || info.has_driver_properties;
+    VkPhysicalDeviceIDProperties id{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES,
+                                    ask_driver ? &driver : nullptr};
     VkPhysicalDeviceProperties2 props2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &id};
     next.GetPhysicalDeviceProperties2(gpu, &props2);
     std::memcpy(info.device_uuid, id.deviceUUID, VK_UUID_SIZE);
     std::memcpy(info.driver_uuid, id.driverUUID, VK_UUID_SIZE);
+    if (ask_driver) info.driver_id = driver.driverID;
   }
   info.emulate = info.has_external_memory_fd && (!info.has_native_win32 || force_enable);
   // Semaphores and fences: the driver's opaque fd objects where it has them, else the shared payload, whose

@@ -1,6 +1,7 @@
 // What the layer keeps per instance, physical device and device, and the next layer's functions.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -78,6 +79,10 @@ struct PhysicalDeviceInfo {
   uint32_t api_version = 0;
   uint8_t device_uuid[VK_UUID_SIZE] = {};
   uint8_t driver_uuid[VK_UUID_SIZE] = {};
+  // VkPhysicalDeviceDriverProperties::driverID where the device tells it (Vulkan 1.2 or
+  // VK_KHR_driver_properties), else 0: for the drivers' departures from the spec the layer must allow for.
+  VkDriverId driver_id = static_cast<VkDriverId>(0);
+  bool has_driver_properties = false;  // VK_KHR_driver_properties
   // The layer emulates the extension on this device (fd present, and no native support or forced).
   bool emulate = false;
 
@@ -127,6 +132,8 @@ struct DeviceData {
   std::atomic<uint32_t> driver_fds_cloexec{0};
   // Of those, the memory types whose payload descriptors are all one device node (UniquePayloadId is 0).
   std::atomic<uint32_t> payload_ids_shared{0};
+  // For those, the device number of that node (st_rdev): the bucket of their exported descriptions.
+  std::array<std::atomic<uint64_t>, VK_MAX_MEMORY_TYPES> payload_nodes{};
 
   // The application enabled VK_KHR_external_semaphore_win32 / VK_KHR_external_fence_win32 (emulated).
   bool semaphore_win32_enabled = false;

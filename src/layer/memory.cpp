@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -13,6 +15,7 @@
 #include "hooks.hpp"
 #include "nt_handle.hpp"
 #include "pnext.hpp"
+#include "settings.hpp"
 #include "shares.hpp"
 #include "validation.hpp"
 #include "validation/exported_payloads.hpp"
@@ -44,20 +47,37 @@ class OwnedFd {
   int fd_ = -1;
 };
 
+// Said once per process: where kcmp is refused, NT handles of a driver whose payloads are all one device node
+// cannot be traced to their exporter, and the rules that compare an import with it are checked for names and
+// KMT values only.
+void WarnExporterUnknowable(const DebugReporter& reporter) {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  reporter.Warning(
+      "ntbridge-exporter-identity",
+      "vkGetMemoryWin32HandleKHR: this driver's payload descriptors are all one device node and "
+      "kcmp(2) is not permitted in this process, so an NT handle cannot be traced back to the "
+      "memory that exported it: VUID-VkMemoryAllocateInfo-allocationSize-01743, "
+      "VUID-VkImportMemoryWin32HandleInfoKHR-handle-00659 and -01518 and "
+      "VUID-vkGetMemoryWin32HandlePropertiesKHR-handle-00665 are checked for names and KMT values "
+      "only (allow kcmp in the seccomp profile to check them for NT handles too)");
+}
+
 VkResult ErrnoToResult(int err) {
   return (err == EMFILE || err == ENFILE) ? VK_ERROR_TOO_MANY_OBJECTS : VK_ERROR_OUT_OF_HOST_MEMORY;
 }
 
 // Import from an NT handle: the application keeps its handle, the driver gets a duplicate (it consumes fds).
-VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& info, OwnedFd& out) {
+// `st` receives fstat's answer for the handle.
+VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& info, OwnedFd& out,
+                      struct stat& st) {
   const DebugReporter& reporter = d.instance->reporter;
   int fd = HandleToFd(handle);
   // One fstat answers both questions below: which payload this is, and whether it can be Vulkan memory.
-  struct stat st {};
   const bool stat_ok = fd >= 0 && fstat(fd, &st) == 0;
   // An exporter in this process is the precise reference; the descriptor's size is only a lower bound.
   if (stat_ok) {
-    if (auto exporter = FindExportedPayload(UniquePayloadId(st))) {
+    if (auto exporter = FindExportedPayload(fd, st)) {
       if (ReportViolations(
               reporter, ValidateImportFromExporter(info, *exporter, d.gpu.device_uuid, d.gpu.driver_uuid))) {
         return VK_ERROR_VALIDATION_FAILED_EXT;
@@ -76,6 +96,66 @@ VkResult OpenNtHandle(DeviceData& d, HANDLE handle, const VkMemoryAllocateInfo& 
   if (dup < 0) return ErrnoToResult(errno);
   out.reset(dup);
   return VK_SUCCESS;
+}
+
+// Whether the driver closed the descriptor of an import that failed with `result`. The spec leaves it with
+// the application, but Mesa's lavapipe closes it whenever reading the payload failed.
+bool DriverTookRefusedDescriptor(const PhysicalDeviceInfo& gpu, VkResult result) {
+  return gpu.driver_id == VK_DRIVER_ID_MESA_LLVMPIPE && result != VK_ERROR_OUT_OF_HOST_MEMORY;
+}
+
+// A new open file description of the memfd payload `payload`, opened through the descriptor `source`, or -1.
+int OpenOwnDescription(int source, const struct stat& payload) {
+  char path[40];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", source);
+  OwnedFd fd(open(path, O_RDWR | O_CLOEXEC));
+  struct stat st {};
+  if (fd.get() < 0 || fstat(fd.get(), &st) != 0 || st.st_dev != payload.st_dev ||
+      st.st_ino != payload.st_ino) {
+    return -1;
+  }
+  return fd.release();
+}
+
+// Mesa's lavapipe reads a memfd payload's header with lseek + read, through the file offset of the open file
+// description, which every descriptor of the payload shares that the broker handed out or that came over
+// SCM_RIGHTS: when processes import one payload at once, one moves the offset under another, and the driver
+// refuses that import as an invalid handle. Such an import is tried once more, with an open file description
+// of the layer's own that no other process can move. Only then: a description per import would cost every
+// import a reopen and a final close (docs/performance.md).
+//
+// `fd_import` is in `down`'s chain; `import_fd` is the descriptor the driver refused, -1 where the driver
+// closed it. Gets a descriptor to reopen from: that one, else the application's NT handle, else the broker.
+VkResult RetryImportWithOwnDescription(DeviceData& d, const VkMemoryAllocateInfo& down,
+                                       const VkAllocationCallbacks* allocator, VkDeviceMemory* memory,
+                                       const VkImportMemoryWin32HandleInfoKHR& import,
+                                       VkImportMemoryFdInfoKHR& fd_import, OwnedFd& import_fd,
+                                       const struct stat& payload) {
+  int source = import_fd.get();
+  if (source < 0 && import.name == nullptr &&
+      import.handleType == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT) {
+    source = HandleToFd(import.handle);
+  }
+  OwnedFd from_broker;
+  if (source < 0) {
+    const ShareSubject subject{protocol::ObjectKind::kMemory, kAllocate,
+                               "VkImportMemoryWin32HandleInfoKHR::name"};
+    protocol::OpenReply reply;
+    int fd = -1;
+    if (OpenPayload(d, subject, import.handle, import.name, &reply, &fd) != VK_SUCCESS) {
+      return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+    }
+    from_broker.reset(fd);
+    ReleasePayload(d, reply.payload);  // the import's own hold keeps the share
+    source = fd;
+  }
+  OwnedFd own(OpenOwnDescription(source, payload));
+  if (own.get() < 0) return VK_ERROR_INVALID_EXTERNAL_HANDLE;
+  fd_import.fd = own.get();
+  VkResult result = d.next.AllocateMemory(d.device, &down, allocator, memory);
+  if (result == VK_SUCCESS || DriverTookRefusedDescriptor(d.gpu, result)) own.release();
+  if (result == VK_SUCCESS) import_fd.reset(-1);  // the refused descriptor is no longer needed
+  return result;
 }
 
 }  // namespace
@@ -150,6 +230,7 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
   }
 
   OwnedFd import_fd;
+  struct stat payload {};  // of the imported descriptor
   VkImportMemoryFdInfoKHR fd_import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_FD_INFO_KHR};
   if (win32_import != nullptr) {
     chain.Remove(VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR);
@@ -159,10 +240,10 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
     if (type != 0) {
       VkResult r;
       if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT && win32_import->name == nullptr) {
-        r = OpenNtHandle(*d, win32_import->handle, *info, import_fd);
+        r = OpenNtHandle(*d, win32_import->handle, *info, import_fd, payload);
       } else {
         int fd = -1;
-        r = OpenShare(*d, type, win32_import->handle, win32_import->name, *info, record, &fd);
+        r = OpenShare(*d, type, win32_import->handle, win32_import->name, *info, record, &fd, &payload);
         import_fd.reset(fd);
       }
       if (r != VK_SUCCESS) return r;
@@ -176,6 +257,13 @@ VKAPI_ATTR VkResult VKAPI_CALL AllocateMemory(VkDevice device, const VkMemoryAll
   VkMemoryAllocateInfo down = *info;
   down.pNext = chain.head();
   VkResult result = d->next.AllocateMemory(device, &down, allocator, memory);
+  if (result != VK_SUCCESS && fd_import.handleType != 0) {
+    if (DriverTookRefusedDescriptor(d->gpu, result)) import_fd.release();
+    if (result == VK_ERROR_INVALID_EXTERNAL_HANDLE && S_ISREG(payload.st_mode)) {
+      result = RetryImportWithOwnDescription(*d, down, allocator, memory, *win32_import, fd_import, import_fd,
+                                             payload);
+    }
+  }
   if (result != VK_SUCCESS) {
     if (record.broker_payload != 0) ReleaseShare(*d, record);
     return result;  // import_fd is still ours on failure and closes here
@@ -208,6 +296,7 @@ VKAPI_ATTR void VKAPI_CALL FreeMemory(VkDevice device, VkDeviceMemory memory,
   if (memory != VK_NULL_HANDLE) {
     if (auto record = d->memories.Remove(memory)) {
       if (record->exported_payload != 0) ForgetExportedPayload(record->exported_payload);
+      if (record->exported_description >= 0) ForgetExportedDescription(record->exported_description);
       if (record->broker_payload != 0) ReleaseShare(*d, *record);
     }
   }
@@ -293,7 +382,11 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
   const uint32_t bit = 1u << (memory_type_index % 32);
   bool driver_fd_is_cloexec;
   if ((d->payload_kinds_learned.load(std::memory_order_acquire) & bit) == 0) {
-    if (LearnPayloadKind(fd) == PayloadIdentity::kShared) {
+    uint64_t node = 0;
+    // The test setting makes a driver whose descriptors identify their payloads look like NVIDIA's, so that
+    // identification by open file description is tested where no such driver is.
+    if (LearnPayloadKind(fd, &node) == PayloadIdentity::kShared || GetSettings().test_shared_payload_ids) {
+      d->payload_nodes[memory_type_index % 32].store(node, std::memory_order_relaxed);
       d->payload_ids_shared.fetch_or(bit, std::memory_order_relaxed);
     }
     // This thread goes by what it saw on its own descriptor, not by what another one learned meanwhile.
@@ -308,18 +401,31 @@ VKAPI_ATTR VkResult VKAPI_CALL GetMemoryWin32HandleKHR(VkDevice device,
     forget_fetch();
     return ErrnoToResult(errno);
   }
-  // Remembered so that an import of this handle can be checked against its exporter (01743, 00659, 01518).
-  // Where every payload of this memory type is the same device node (NVIDIA), the descriptor identifies
-  // nothing and the fstat is skipped.
-  const bool ids_shared = (d->payload_ids_shared.load(std::memory_order_relaxed) & bit) != 0;
-  if (uint64_t id = ids_shared ? 0 : UniquePayloadId(fd); id != 0) {
-    ExportedPayload payload;
-    payload.allocation_size = allocation_size;
-    payload.memory_type_index = memory_type_index;
-    std::memcpy(payload.device_uuid, d->gpu.device_uuid, VK_UUID_SIZE);
-    std::memcpy(payload.driver_uuid, d->gpu.driver_uuid, VK_UUID_SIZE);
-    RecordExportedPayload(id, payload);
-    d->memories.Update(info->memory, [&](MemoryRecord& m) { m.exported_payload = id; });
+  // Remembered so that an import of this handle can be checked against its exporter (01743, 00659, 01518,
+  // 00665): by the payload's inode, or where every payload of this memory type is the same device node
+  // (NVIDIA) by the handle's open file description, of which the record keeps a duplicate until the memory
+  // is freed.
+  ExportedPayload payload;
+  payload.allocation_size = allocation_size;
+  payload.memory_type_index = memory_type_index;
+  std::memcpy(payload.device_uuid, d->gpu.device_uuid, VK_UUID_SIZE);
+  std::memcpy(payload.driver_uuid, d->gpu.driver_uuid, VK_UUID_SIZE);
+  if ((d->payload_ids_shared.load(std::memory_order_relaxed) & bit) == 0) {
+    if (uint64_t id = UniquePayloadId(fd); id != 0) {
+      RecordExportedPayload(id, payload);
+      d->memories.Update(info->memory, [&](MemoryRecord& m) { m.exported_payload = id; });
+    }
+  } else {
+    const int kept = RecordExportedDescription(
+        fd, d->payload_nodes[memory_type_index % 32].load(std::memory_order_relaxed), payload);
+    if (kept >= 0) {
+      // Freed meanwhile by another thread (invalid usage): the record is gone, so is the duplicate.
+      if (!d->memories.Update(info->memory, [&](MemoryRecord& m) { m.exported_description = kept; })) {
+        ForgetExportedDescription(kept);
+      }
+    } else if (!ExportedDescriptionsComparable()) {
+      WarnExporterUnknowable(reporter);
+    }
   }
   *handle = FdToHandle(fd);
   return VK_SUCCESS;
@@ -334,7 +440,9 @@ GetMemoryWin32HandlePropertiesKHR(VkDevice device, VkExternalMemoryHandleTypeFla
                                "vkGetMemoryWin32HandlePropertiesKHR", device);
   }
   const DebugReporter& reporter = d->instance->reporter;
-  const bool made_by_vulkan = FindExportedPayload(UniquePayloadId(HandleToFd(handle))).has_value();
+  const int fd = HandleToFd(handle);
+  struct stat st {};
+  const bool made_by_vulkan = fd >= 0 && fstat(fd, &st) == 0 && FindExportedPayload(fd, st).has_value();
   if (ReportViolations(reporter, ValidateGetMemoryWin32HandleProperties(d->win32_enabled, type, handle,
                                                                         properties, made_by_vulkan))) {
     return VK_ERROR_VALIDATION_FAILED_EXT;

@@ -32,6 +32,9 @@ struct MemoryRecord {
   VkExternalMemoryHandleTypeFlags nt_handles_fetched = 0;
   // UniquePayloadId of the payload once exported as an NT handle (validation/exported_payloads.hpp), or 0.
   uint64_t exported_payload = 0;
+  // Where the payload has no identity of its own (one device node for every payload): the duplicate of the
+  // exported NT handle that RecordExportedDescription keeps, or -1.
+  int exported_description = -1;
   // The global share (KMT) value of the payload, once known.
   uint32_t kmt = 0;
   // Identity of the payload from the broker (named / KMT shares), or 0.
@@ -65,6 +68,12 @@ class MemoryTable {
     if (it == records_.end()) return false;
     f(it->second);
     return true;
+  }
+  // Applies `f` to every record under the lock.
+  template <typename F>
+  void ForEach(F&& f) {
+    std::lock_guard lock(mutex_);
+    for (auto& [memory, record] : records_) f(memory, record);
   }
   size_t size() const {
     std::lock_guard lock(mutex_);

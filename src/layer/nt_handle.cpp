@@ -1,10 +1,14 @@
 #include "nt_handle.hpp"
 
 #include <fcntl.h>
+#include <linux/kcmp.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -77,6 +81,20 @@ bool IsKnownKind(int fd, const struct stat& st) {
   return known;
 }
 
+// This process's id for kcmp, read once (getpid is a system call) and again in a forked child.
+std::atomic<pid_t> g_pid{0};
+
+pid_t SelfPid() {
+  pid_t pid = g_pid.load(std::memory_order_relaxed);
+  if (pid != 0) return pid;
+  static const bool registered = [] {
+    return pthread_atfork(nullptr, nullptr, [] { g_pid.store(getpid(), std::memory_order_relaxed); }) == 0;
+  }();
+  pid = getpid();
+  if (registered) g_pid.store(pid, std::memory_order_relaxed);
+  return pid;
+}
+
 }  // namespace
 
 int HandleToFd(HANDLE handle) {
@@ -112,9 +130,10 @@ bool IsCloseOnExec(int fd) {
   return flags >= 0 && (flags & FD_CLOEXEC) != 0;
 }
 
-PayloadIdentity LearnPayloadKind(int driver_fd) {
+PayloadIdentity LearnPayloadKind(int driver_fd, uint64_t* node) {
   struct stat st {};
   if (fstat(driver_fd, &st) != 0) return PayloadIdentity::kUnknown;
+  if (node != nullptr) *node = static_cast<uint64_t>(st.st_rdev);
   const PayloadIdentity identity = S_ISCHR(st.st_mode) ? PayloadIdentity::kShared : PayloadIdentity::kUnique;
   bool cacheable = false;
   std::string kind = KindOf(driver_fd, st, &cacheable);
@@ -169,6 +188,16 @@ uint64_t PayloadId(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0) return 0;
   return (static_cast<uint64_t>(st.st_dev) << 40) ^ static_cast<uint64_t>(st.st_ino);
+}
+
+int CompareOpenFileDescriptions(int a, int b) {
+  const pid_t pid = SelfPid();
+  const long r = syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
+  // 0 equal, 1 less, 2 greater: the kernel compares the (obfuscated) addresses of the two struct files.
+  if (r == 0) return 0;
+  if (r == 1) return -1;
+  if (r == 2) return 1;
+  return kIncomparable;
 }
 
 }  // namespace ntbridge

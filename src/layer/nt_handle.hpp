@@ -25,9 +25,10 @@ bool IsCloseOnExec(int fd);
 
 // Remembers the kind of descriptor the driver exports, so imports can be recognised as Vulkan memory, and
 // says whether such a descriptor identifies its payload (a memfd, a dma-buf) or is shared by every payload of
-// the driver (a device node such as NVIDIA's /dev/nvidiactl).
+// the driver (a device node such as NVIDIA's /dev/nvidiactl). `node`, when given, is set to the
+// descriptor's st_rdev (the device number of that node; 0 for anything else).
 enum class PayloadIdentity { kUnknown, kUnique, kShared };
-PayloadIdentity LearnPayloadKind(int driver_fd);
+PayloadIdentity LearnPayloadKind(int driver_fd, uint64_t* node = nullptr);
 
 // Checks that `fd` is an open descriptor of a kind that can carry Vulkan memory of at least `size` bytes.
 // On failure returns false and says why in `why`.
@@ -41,5 +42,12 @@ VkResult NoDescriptorResult();
 
 // The payload's identity (device and inode), equal for every descriptor of the same payload. 0 on failure.
 uint64_t PayloadId(int fd);
+
+// Orders two descriptors of this process by their open file description (kcmp(2), KCMP_FILE): 0 when both
+// are the same one — a duplicate, or a descriptor that went to another process and came back — else -1 or 1,
+// a total order that holds while both descriptions stay open. kIncomparable when the kernel does not answer
+// (no kcmp, a seccomp filter, a closed descriptor).
+inline constexpr int kIncomparable = 2;
+int CompareOpenFileDescriptions(int a, int b);
 
 }  // namespace ntbridge

@@ -57,6 +57,7 @@ Settings Load() {
     if (*v == "fail") s.validation_action = ValidationAction::kFail;
   }
   if (auto v = ReadSetting("broker_socket")) s.broker_socket = *v;
+  if (auto v = ReadSetting("test_shared_payload_ids")) s.test_shared_payload_ids = IsTrue(*v);
   return s;
 }
 

@@ -18,6 +18,9 @@ struct Settings {
   bool force_enable = false;  // emulate even where the driver has VK_KHR_external_memory_win32
   ValidationAction validation_action = ValidationAction::kFail;
   std::string broker_socket;  // override of the broker's socket path (empty: the default)
+  // For tests: treat every driver's payload descriptors as one device node, as NVIDIA's are, so that NT
+  // handles are traced to their exporter by open file description (kcmp) where fstat would tell (lavapipe).
+  bool test_shared_payload_ids = false;
 };
 
 // Raw lookup of one setting (key in lower case, e.g. "force_enable").

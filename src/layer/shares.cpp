@@ -379,7 +379,7 @@ VkResult GetGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord&
 }
 
 VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, HANDLE handle, LPCWSTR name,
-                   const VkMemoryAllocateInfo& info, MemoryRecord& record, int* fd) {
+                   const VkMemoryAllocateInfo& info, MemoryRecord& record, int* fd, struct stat* st) {
   const DebugReporter& reporter = device.instance->reporter;
   *fd = -1;
   if (type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT && name != nullptr) {
@@ -401,7 +401,8 @@ VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, 
   if (name != nullptr) request.name = WideToUtf8(name).value_or("");
   r = CheckAgainstExporter(device, reply, info, request);
   std::string why;
-  if (r == VK_SUCCESS && !CheckPayloadFd(payload_fd, info.allocationSize, &why)) {
+  const bool stat_ok = fstat(payload_fd, st) == 0;
+  if (r == VK_SUCCESS && !CheckPayloadFd(payload_fd, stat_ok ? st : nullptr, info.allocationSize, &why)) {
     reporter.Warning(kId, std::string(kAllocate) + ": the broker's payload for " + Describe(request) +
                               " is not usable memory: " + why);
     r = VK_ERROR_INVALID_EXTERNAL_HANDLE;

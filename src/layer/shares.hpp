@@ -1,6 +1,8 @@
 // Global share (KMT) values and named handles: kept by the per-user broker (DESIGN.md §4).
 #pragma once
 
+#include <sys/stat.h>
+
 #include <string>
 
 #include "dispatch.hpp"
@@ -43,10 +45,11 @@ VkResult PublishName(DeviceData& device, VkDeviceMemory memory, int fd, MemoryRe
 // The KMT value of the payload of `memory`; the first call registers it with the broker.
 VkResult GetGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord& record, uint32_t* kmt);
 
-// Opens a payload by KMT value or by name for import. On success `*fd` is a new descriptor the caller owns
-// and `record` learns the payload's identity (the importer then holds the share alive).
+// Opens a payload by KMT value or by name for import. On success `*fd` is a new descriptor the caller owns,
+// `*st` is fstat's answer for it, and `record` learns the payload's identity (the importer then holds the
+// share alive).
 VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, HANDLE handle, LPCWSTR name,
-                   const VkMemoryAllocateInfo& info, MemoryRecord& record, int* fd);
+                   const VkMemoryAllocateInfo& info, MemoryRecord& record, int* fd, struct stat* st);
 
 // The memory object that held a share is gone.
 void ReleaseShare(DeviceData& device, const MemoryRecord& record);

@@ -13,6 +13,7 @@
 #include "shared_payload/sync_state.hpp"
 #include "shares.hpp"
 #include "validation.hpp"
+#include "validation/exported_payloads.hpp"
 #include "validation/sync_rules.hpp"
 
 namespace ntbridge {
@@ -120,6 +121,30 @@ SyncPayloadRef* CurrentRef(SyncRecord& record) {
   return record.temporary ? &*record.temporary : &record.permanent;
 }
 
+// The NT handle `fd` of the driver's payload `ref` of `object`, just exported: recorded by its open file
+// description (a driver's opaque sync fd does not identify its payload), so that an import of it in this
+// process is checked against this object (semaphoreType, device, kind). The reference holds the record.
+void RecordDriverExport(DeviceData& device, const SyncSubject& subject, uint64_t object,
+                        const SyncRecord& record, const SyncPayloadRef& ref, int fd) {
+  SyncExporter exporter;
+  exporter.kind = subject.kind;
+  exporter.semaphore_type = record.semaphore_type;
+  exporter.create_flags = record.create_flags;
+  std::memcpy(exporter.device_uuid, device.gpu.device_uuid, VK_UUID_SIZE);
+  std::memcpy(exporter.driver_uuid, device.gpu.driver_uuid, VK_UUID_SIZE);
+  auto exported = RecordExportedSyncPayload(fd, exporter);
+  if (!exported) return;
+  UpdateRecord(device, subject.kind, object, [&](SyncRecord& rec) {
+    SyncPayloadRef* current = CurrentRef(rec);
+    // Replaced meanwhile by an import: the handle's payload is no longer this object's, nothing to trace.
+    if (current->kind != ref.kind || current->broker_payload != ref.broker_payload ||
+        current->import_type != ref.import_type) {
+      return;
+    }
+    current->exported = std::move(exported);
+  });
+}
+
 }  // namespace
 
 bool UsesDriverPayload(const DeviceData& device, SyncKind kind, VkSemaphoreType type) {
@@ -179,6 +204,7 @@ VkResult GetSyncHandle(DeviceData& device, const SyncSubject& subject, uint64_t 
     if (fd < 0) return r;
     fd = MakeNtHandle(fd, record->inherit_handle, ref.kind == SyncPayload::kShared || IsCloseOnExec(fd));
     if (fd < 0) return ErrnoResult(errno);
+    if (ref.kind == SyncPayload::kDriver) RecordDriverExport(device, subject, object, *record, ref, fd);
     *handle = FdToHandle(fd);
     return VK_SUCCESS;
   }
@@ -253,6 +279,17 @@ VkResult ImportSyncHandle(DeviceData& device, const SyncSubject& subject, const 
           std::string(subject.import_command) + ": " + subject.import_struct + "->handle " +
               Hex(import.handle) +
               " is not an open NT handle (descriptor) of this process: " + std::strerror(err));
+      return VK_ERROR_VALIDATION_FAILED_EXT;
+    }
+    // A driver payload exported as an NT handle in this process (directly, duplicated, or back from another
+    // process) is known by its open file description.
+    exporter = FindExportedSyncPayload(fd);
+    if (exporter && exporter->kind != subject.kind) {
+      ReportFatalViolation(reporter, handle_vuid,
+                           std::string(subject.import_command) + ": handle " + Hex(import.handle) +
+                               " was exported from a " + (semaphore ? "fence" : "semaphore") + ", not a " +
+                               (semaphore ? "semaphore" : "fence"));
+      close(fd);
       return VK_ERROR_VALIDATION_FAILED_EXT;
     }
   } else {

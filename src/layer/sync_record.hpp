@@ -20,6 +20,7 @@ namespace ntbridge {
 namespace shared_payload {
 class SyncState;
 }
+class ExportedSyncDescription;
 
 enum class SyncKind : uint8_t { kSemaphore, kFence };
 
@@ -39,6 +40,9 @@ struct SyncPayloadRef {
   // Identity of the payload at the broker (named / KMT shares), or 0.
   uint64_t broker_payload = 0;
   uint32_t kmt = 0;
+  // kDriver, once exported as an NT handle: the duplicate that traces imports of that handle back to this
+  // object (validation/exported_payloads.hpp), let go with the last copy of this reference.
+  std::shared_ptr<const ExportedSyncDescription> exported;
 };
 
 struct SyncRecord {

@@ -13,6 +13,12 @@
 //   connect <socket>                                      connect as the layer does (starting the broker when
 //                                                         none answers) and print "PID <broker pid>"
 //   load <index> <seconds> <peer-index>                   the load test's worker (see Load below)
+//   open-burst <name> <kmt> <size> <expect> <count>       make a device, print "READY", wait for a line
+//                                                         on stdin, then open the payload `count` times,
+//                                                         by name and by KMT value in turn (import, check
+//                                                         the u32 at 0, free), and print "DONE <failed
+//                                                         opens> <last failure's VkResult> <imports the
+//                                                         driver refused first>"
 //   serve                                                 connect to the broker (an open of a name nobody
 //                                                         has), print "READY", then answer each line of
 //                                                         stdin with "OPENING" and "RESULT <VkResult>":
@@ -249,6 +255,51 @@ int Load(int index, int seconds, int peer) {
   return ReportProblems(vk);
 }
 
+// A worker of the many-processes-at-once load test (OpenBurst below): every worker opens the same payload,
+// and all start at once, so that their imports overlap.
+int OpenBurst(const std::string& name, HANDLE kmt, VkDeviceSize size, uint32_t expect, int count) {
+  VulkanInstance vk;
+  if (!vk.ok()) return 4;
+  VulkanDevice dev(vk);
+  if (dev.create_result != VK_SUCCESS) return 4;
+  const std::wstring wide = Wide(name);
+  Say("READY");
+  char line[16];
+  if (std::fgets(line, sizeof line, stdin) == nullptr) return 5;
+  int failures = 0;
+  VkResult last = VK_SUCCESS;
+  for (int i = 0; i < count; ++i) {
+    VkResult r = VK_SUCCESS;
+    const bool by_name = i % 2 == 0;
+    VkDeviceMemory memory = dev.ImportHandle(size, by_name ? kNt : kKmt, by_name ? nullptr : kmt,
+                                             by_name ? wide.c_str() : nullptr, &r);
+    if (r == VK_SUCCESS && dev.ReadU32(memory, 0) != expect) r = VK_ERROR_UNKNOWN;
+    if (memory != VK_NULL_HANDLE) dev.Free(memory);
+    if (r != VK_SUCCESS) {
+      ++failures;
+      last = r;
+    }
+  }
+  // lavapipe reports each import it refused; the layer retried those (with an open file description of its
+  // own), so they are counted, not problems.
+  int refused = 0;
+  std::vector<ntbridge::test::Message> problems;
+  for (auto& m : vk.monitor.Problems()) {
+    const std::string said = m.id + " " + m.text;  // Mesa's file and line are the id
+    if (said.find("lvp_device.c") != std::string::npos &&
+        said.find("VK_ERROR_INVALID_EXTERNAL_HANDLE") != std::string::npos) {
+      ++refused;
+    } else {
+      problems.push_back(std::move(m));
+    }
+  }
+  Say("DONE " + std::to_string(failures) + " " + std::to_string(last) + " " + std::to_string(refused));
+  if (!problems.empty())
+    std::fprintf(stderr, "child: messages:%s\n", ntbridge::test::Describe(problems).c_str());
+  if (failures != 0) return 2;
+  return problems.empty() ? 0 : 3;
+}
+
 // The other process of the release tests: opens or exports whatever the test names, once per line, so that
 // the test can time each attempt against its own vkFreeMemory.
 int Serve() {
@@ -329,6 +380,11 @@ int main(int argc, char** argv) {
     return Load(std::atoi(a[1].c_str()), std::atoi(a[2].c_str()), std::atoi(a[3].c_str()));
   }
   if (mode == "serve" && a.size() == 1) return Serve();
+  if (mode == "open-burst" && a.size() == 6) {
+    return OpenBurst(a[1], reinterpret_cast<HANDLE>(static_cast<uintptr_t>(Number(a[2].c_str()))),
+                     Number(a[3].c_str()), static_cast<uint32_t>(Number(a[4].c_str())),
+                     std::atoi(a[5].c_str()));
+  }
   std::fprintf(stderr, "broker_child: bad arguments\n");
   return 5;
 }

@@ -3,6 +3,11 @@
 //
 //   ntbridge_test_child import <handle> <size> <expect> <reply>   import an inherited NT handle by its value
 //   ntbridge_test_child socket <fd>                                receive the handle over a Unix socket
+//   ntbridge_test_child return <fd>                                receive a descriptor over a Unix socket
+//   and
+//                                                                  send it back (the test's handle comes back
+//                                                                  as a new descriptor of the same open file
+//                                                                  description)
 //
 // Exit status: 0 done, 2 import failed, 3 data differs, 4 no Vulkan device, 5 socket failure.
 #include <unistd.h>
@@ -77,6 +82,16 @@ int main(int argc, char** argv) {
     if (write(sock, &ack, 1) != 1) return 5;
     return status;
   }
-  std::fprintf(stderr, "usage: %s import <handle> <size> <expect> <reply> | socket <fd>\n", argv[0]);
+  if (mode == "return" && argc == 3) {
+    int sock = std::atoi(argv[2]);
+    int fd = -1;
+    char byte = 0;
+    if (!ntbridge::test::ReceiveFd(sock, &fd, &byte, 1) || fd < 0) return 5;
+    const bool sent = ntbridge::test::SendFd(sock, fd, &byte, 1);
+    close(fd);
+    return sent ? 0 : 5;
+  }
+  std::fprintf(stderr, "usage: %s import <handle> <size> <expect> <reply> | socket <fd> | return <fd>\n",
+               argv[0]);
   return 64;
 }

@@ -67,5 +67,45 @@ TEST_F(CrossProcess, HandleSentOverUnixSocket) {
   dev->Free(memory);
 }
 
+// An NT handle that went to another process and came back is a new descriptor of the same open file
+// description: it is still traced to the memory that exported it, so an import that does not match that
+// memory breaks VUID-VkMemoryAllocateInfo-allocationSize-01743 (on every driver: by inode where payloads have
+// one, by open file description where all are one device node).
+TEST_F(CrossProcess, HandleBackFromAnotherProcessIsTracedToItsExporter) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ASSERT_EQ(fcntl(sv[1], F_SETFD, 0), 0);
+  Child child = StartChild({"return", std::to_string(sv[1])});
+  close(sv[1]);
+
+  VkDeviceMemory memory = dev->AllocateExportable(kSize, kNt);
+  HANDLE handle = dev->GetHandle(memory, kNt);
+  ASSERT_NE(handle, nullptr);
+  char byte = 0;
+  ASSERT_TRUE(SendFd(sv[0], Fd(handle), &byte, 1));
+  close(Fd(handle));  // only the descriptor that comes back is left
+  int back = -1;
+  ASSERT_TRUE(ReceiveFd(sv[0], &back, &byte, 1));
+  ASSERT_GE(back, 0);
+  EXPECT_EQ(child.Wait(), 0);
+  close(sv[0]);
+
+  vk->monitor.Clear();
+  VkResult r = VK_SUCCESS;
+  VkDeviceMemory wrong =
+      dev->ImportHandle(kSize / 2, kNt, reinterpret_cast<HANDLE>(static_cast<intptr_t>(back)), nullptr, &r);
+  EXPECT_EQ(r, VK_ERROR_VALIDATION_FAILED_EXT);
+  EXPECT_EQ(wrong, VK_NULL_HANDLE);
+  auto messages = vk->monitor.Take();
+  ASSERT_EQ(messages.size(), 1u) << Describe(messages);
+  EXPECT_EQ(messages[0].id, "VUID-VkMemoryAllocateInfo-allocationSize-01743");
+  VkDeviceMemory right =
+      dev->ImportHandle(kSize, kNt, reinterpret_cast<HANDLE>(static_cast<intptr_t>(back)), nullptr, &r);
+  EXPECT_EQ(r, VK_SUCCESS);
+  dev->Free(right);
+  close(back);
+  dev->Free(memory);
+}
+
 }  // namespace
 }  // namespace ntbridge::test

@@ -1,6 +1,9 @@
 // vkAllocateMemory with Win32 export and import structures: one negative test per VUID the layer checks.
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include "validation_test.hpp"
 
 namespace ntbridge::test {
@@ -162,17 +165,60 @@ class AllocateFromExport : public Allocate {
 };
 
 TEST_F(AllocateFromExport, AllocationSizeDiffersFromTheExporter) {
-  if (ExporterUnknowable(handle)) GTEST_SKIP() << "this driver's NT handles do not identify their exporter";
   auto info = Import(kNt, handle);
   ExpectRefused(&info, "VUID-VkMemoryAllocateInfo-allocationSize-01743",
                 "pAllocateInfo->allocationSize is 32768 and memoryTypeIndex is", kSize / 2);
 }
 
 TEST_F(AllocateFromExport, MemoryTypeIndexDiffersFromTheExporter) {
-  if (ExporterUnknowable(handle)) GTEST_SKIP() << "this driver's NT handles do not identify their exporter";
   auto info = Import(kNt, handle);
   ExpectRefused(&info, "VUID-VkMemoryAllocateInfo-allocationSize-01743", "was exported from memory with",
                 kSize, dev->HostVisibleType() + 1);
+}
+
+// Several live exports: each NT handle is traced to its own memory (by inode, or by open file description
+// where every payload is one device node; VK_NTBRIDGE_EXTERNAL_WIN32_TEST_SHARED_PAYLOAD_IDS=1 tests that
+// here), also when handles are imported in another order than they were exported.
+TEST_F(Allocate, EachOfManyExportsIsTracedToItsOwnMemory) {
+  constexpr int kCount = 9;
+  std::vector<VkDeviceMemory> memories;
+  std::vector<HANDLE> handles;
+  for (int i = 0; i < kCount; ++i) {
+    memories.push_back(dev->AllocateExportable(kSize * (i + 1), kNt));
+    handles.push_back(dev->GetHandle(memories.back(), kNt));
+    ASSERT_NE(handles.back(), nullptr);
+  }
+  for (int i : {4, 0, 8, 2, 7, 1, 5, 3, 6}) {
+    auto info = Import(kNt, handles[i]);
+    const VkDeviceSize exported = kSize * (i + 1);
+    ExpectRefused(&info, "VUID-VkMemoryAllocateInfo-allocationSize-01743",
+                  "was exported from memory with allocationSize " + std::to_string(exported),
+                  exported + kSize);
+    VkResult r = VK_ERROR_UNKNOWN;
+    VkDeviceMemory imported = dev->ImportHandle(exported, kNt, handles[i], nullptr, &r);
+    EXPECT_EQ(r, VK_SUCCESS) << i;
+    dev->Free(imported);
+  }
+  for (int i = 0; i < kCount; ++i) {
+    close(static_cast<int>(reinterpret_cast<intptr_t>(handles[i])));
+    dev->Free(memories[i]);
+  }
+}
+
+// What the layer keeps to trace NT handles to their exporter goes with the memory: once the application has
+// closed its handle and freed the memory, no descriptor of the payload is left in the process (DESIGN.md §2),
+// whether or not the handle was ever imported.
+TEST_F(Allocate, NothingOfAnExportOutlivesItsMemory) {
+  const int fds = CountOpenFds();
+  for (bool import : {false, true}) {
+    VkDeviceMemory memory = dev->AllocateExportable(kSize, kNt);
+    HANDLE handle = dev->GetHandle(memory, kNt);
+    ASSERT_NE(handle, nullptr);
+    if (import) dev->Free(dev->ImportHandle(kSize, kNt, handle));
+    close(static_cast<int>(reinterpret_cast<intptr_t>(handle)));
+    dev->Free(memory);
+    EXPECT_EQ(CountOpenFds(), fds) << (import ? "imported once" : "never imported");
+  }
 }
 
 TEST_F(AllocateFromExport, MatchingImportSucceeds) {

@@ -1,8 +1,6 @@
 // Negative tests: each expects exactly one message, the VUID under test, from ntbridge, and a failed command.
 #pragma once
 
-#include <sys/stat.h>
-
 #include <string>
 
 #include "vk_fixture.hpp"
@@ -18,14 +16,6 @@ inline constexpr auto kD3D11 = VK_EXTERNAL_MEMORY_HANDLE_TYPE_D3D11_TEXTURE_BIT;
 inline constexpr auto kUndefinedBit = static_cast<VkExternalMemoryHandleTypeFlagBits>(1u << 30);
 
 inline HANDLE H(intptr_t v) { return reinterpret_cast<HANDLE>(v); }
-
-// NVIDIA's payload descriptors are all the same character device: an NT handle then does not tell which
-// allocation it came from, and the rules that compare an import with its exporter cannot be checked for NT
-// handles (docs/validation.md). True for such a handle.
-inline bool ExporterUnknowable(HANDLE handle) {
-  struct stat st {};
-  return fstat(static_cast<int>(reinterpret_cast<intptr_t>(handle)), &st) == 0 && S_ISCHR(st.st_mode);
-}
 
 // Asserts `monitor` holds exactly one message: an ERROR named `vuid` whose text names `command` and contains
 // `detail`. Returns the text. Shared by the memory tests (ValidationTest) and the sync tests (SyncTest).
