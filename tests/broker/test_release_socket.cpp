@@ -1,7 +1,7 @@
-// Release sockets (protocol revision 4) at the broker: a client's one-way releases go on a socket of their
-// own, which the broker does not poll, so that a release wakes no one; the broker reads it before it answers
-// anything that depends on it, on a timer when nothing else comes, and drops everything when the connection
-// closes. What came before revision 4 (releases on the connection) still works beside it.
+// Release sockets (protocol revision 4): a client's one-way releases go on a socket of their own, which the
+// broker does not poll, so that a vkFreeMemory of shared memory wakes no one; the broker reads it before it
+// answers anything that depends on it, on a timer when nothing else comes, and drops everything when the
+// connection closes. What came before revision 4 (releases on the connection) still works beside it.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -13,6 +13,7 @@
 #include <cstring>
 #include <thread>
 
+#include "broker_client.hpp"
 #include "broker_fixture.hpp"
 #include "wire.hpp"
 
@@ -22,12 +23,154 @@ namespace {
 using protocol::Status;
 using protocol::Type;
 
+constexpr uint16_t Request(Type t) { return static_cast<uint16_t>(t); }
+
+// A broker of `revision` in a thread of the test: answers kHello and kShareKmt, keeps the release socket it
+// is given (revision 4) and takes one-way releases on the connection without answer.
+class RecordingBroker {
+ public:
+  explicit RecordingBroker(uint32_t revision)
+      : broker_([this, revision](int c, const protocol::Message& m, std::vector<int>& fds) {
+          switch (static_cast<Type>(m.header.type)) {
+            case Type::kHello:
+              return SendPacket(c,
+                                protocol::EncodeMessage(Type::kHello, true, protocol::HelloReply{revision}));
+            case Type::kReleaseSocket:
+              if (fds.size() != 1) return false;
+              release_fd_ = fds[0];
+              fds.clear();
+              return SendPacket(
+                  c, protocol::EncodeMessage(Type::kReleaseSocket, true, protocol::StatusCodeReply{}));
+            case Type::kShareKmt:
+              return SendPacket(
+                  c, protocol::EncodeMessage(Type::kShareKmt, true, protocol::ShareKmtReply{Status::kOk, 7}));
+            case Type::kReleaseOneWay:
+              return true;
+            default:
+              return false;
+          }
+        }) {}
+  ~RecordingBroker() {
+    if (release_fd_ >= 0) close(release_fd_);
+  }
+  std::string path() const { return broker_.path; }
+  std::vector<uint16_t> Types() { return broker_.Types(); }
+  // The messages queued on the release socket, by type.
+  std::vector<uint16_t> ReleaseSocketTypes() {
+    std::vector<uint16_t> types;
+    for (;;) {
+      std::vector<uint8_t> bytes;
+      std::vector<int> fds;
+      std::string why;
+      if (release_fd_ < 0 || ReceivePacket(release_fd_, &bytes, &fds, &why, false) != ReceiveResult::kOk)
+        break;
+      CloseAll(&fds);
+      auto m = protocol::DecodeMessage(bytes, &why);
+      types.push_back(m ? m->header.type : 0);
+    }
+    return types;
+  }
+
+ private:
+  int release_fd_ = -1;  // written by the broker's thread before its reply, read by the test after it
+  FakeBroker broker_;
+};
+
+// One request (which connects), `releases` one-way releases, and a request again (once it is answered, the
+// broker has read everything before it on the connection).
+void RequestThenRelease(const std::string& path, int releases) {
+  BrokerClient client;
+  client.SetOptions({path, "", false});
+  std::string error;
+  protocol::ShareKmtReply kmt;
+  ASSERT_TRUE(client.ShareKmt(5, &kmt, &error)) << error;
+  for (int i = 0; i < releases; ++i) EXPECT_TRUE(client.ReleaseOneWay(5, &error)) << error;
+  ASSERT_TRUE(client.ShareKmt(5, &kmt, &error)) << error;
+}
+
+TEST(ReleaseSocketClient, ReleasesGoOnTheReleaseSocketNotOnThePolledConnection) {
+  RecordingBroker broker(4);
+  RequestThenRelease(broker.path(), 3);
+  EXPECT_EQ(broker.Types(), (std::vector<uint16_t>{Request(Type::kHello), Request(Type::kReleaseSocket),
+                                                   Request(Type::kShareKmt), Request(Type::kShareKmt)}))
+      << "a release went on the connection, which wakes the broker";
+  EXPECT_EQ(broker.ReleaseSocketTypes(), std::vector<uint16_t>(3, Request(Type::kReleaseOneWay)));
+}
+
+TEST(ReleaseSocketClient, ABrokerOfRevision3GetsReleasesOnTheConnection) {
+  RecordingBroker broker(3);
+  RequestThenRelease(broker.path(), 2);
+  EXPECT_EQ(broker.Types(), (std::vector<uint16_t>{Request(Type::kHello), Request(Type::kShareKmt),
+                                                   Request(Type::kReleaseOneWay),
+                                                   Request(Type::kReleaseOneWay), Request(Type::kShareKmt)}));
+}
+
+// The test-only switch of the A/B measurement (docs/performance.md): the connection, as before revision 4.
+TEST(ReleaseSocketClient, TheTestSwitchKeepsReleasesOnTheConnection) {
+  RecordingBroker broker(4);
+  setenv("NTBRIDGE_TEST_POLLED_RELEASES", "1", 1);
+  RequestThenRelease(broker.path(), 2);
+  unsetenv("NTBRIDGE_TEST_POLLED_RELEASES");
+  EXPECT_EQ(broker.Types(), (std::vector<uint16_t>{Request(Type::kHello), Request(Type::kShareKmt),
+                                                   Request(Type::kReleaseOneWay),
+                                                   Request(Type::kReleaseOneWay), Request(Type::kShareKmt)}));
+}
+
+// A broker that has not read the release socket for a while (it reads it within 1 s): once it is full, a
+// release goes on the connection, which wakes the broker, and vkFreeMemory does not wait.
+TEST(ReleaseSocketClient, AFullReleaseSocketSpillsOntoTheConnection) {
+  RecordingBroker broker(4);
+  const auto start = std::chrono::steady_clock::now();
+  RequestThenRelease(broker.path(), 5000);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  const auto on_socket = broker.ReleaseSocketTypes().size();
+  size_t on_connection = 0;
+  for (uint16_t t : broker.Types()) on_connection += t == Request(Type::kReleaseOneWay);
+  EXPECT_GT(on_socket, 0u);
+  EXPECT_GT(on_connection, 0u) << "the release socket held all 5000";
+  EXPECT_EQ(on_socket + on_connection, 5000u);
+}
+
 // With the broker of the test process (ntbridged).
 class ReleaseSocket : public ::testing::Test {
  protected:
   void SetUp() override { Broker(); }
   void TearDown() override { Broker().StopBroker(); }
 };
+
+// The releases come 10 ms apart, so that a broker woken by one is asleep again before the next (the first
+// may find the broker polling its release sockets, as nothing came on them lately: then it reads them next in
+// 1 s, and the others wake no one).
+TEST_F(ReleaseSocket, ReleasesDoNotWakeTheBrokerYetAreSeenByTheNextOpen) {
+  RawConnection watcher;
+  BrokerClient client;
+  client.SetOptions({Broker().socket, NTBRIDGE_BROKER_PROGRAM, false});
+  std::string error;
+  constexpr int kShares = 20;
+  std::vector<uint64_t> payloads;
+  for (int i = 0; i < kShares; ++i) {
+    int memfd = memfd_create("quiet", MFD_CLOEXEC);
+    protocol::PublishReply reply;
+    ASSERT_TRUE(client.Publish(
+        protocol::PublishRequest{protocol::kPublishName, {}, "Local\\quiet-" + std::to_string(i)}, memfd,
+        &reply, &error))
+        << error;
+    close(memfd);
+    ASSERT_EQ(reply.status, Status::kOk);
+    payloads.push_back(reply.payload);
+  }
+  const pid_t broker = Broker().PidFromFile();
+  ASSERT_GT(broker, 0);
+  const long before = VoluntarySwitches(broker);
+  for (uint64_t p : payloads) {
+    ASSERT_TRUE(client.ReleaseOneWay(p, &error)) << error;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const long woken = VoluntarySwitches(broker) - before;
+  EXPECT_LE(woken, 3) << kShares << " releases woke the broker " << woken << " times";
+  EXPECT_EQ(watcher.Open("Local\\quiet-" + std::to_string(kShares - 1)).status, Status::kNotFound);
+  EXPECT_TRUE(watcher.Status().empty());
+}
 
 // Nothing else comes: the release is still taken (the payload's descriptor closed at the broker) within about
 // a second, by the timer, not by a wake-up.
