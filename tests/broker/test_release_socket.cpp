@@ -208,7 +208,7 @@ TEST_F(ReleaseSocket, AnIdleBrokerSleepsAndTheNextReleaseWakesIt) {
   owner.ReceiveStatus();
   const pid_t broker = Broker().PidFromFile();
   const int fds = Broker().BrokerFdCount();
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the timer's one look, which finds nothing
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the timer looks once (at 1 s), finds none
   const long before = VoluntarySwitches(broker);
   std::this_thread::sleep_for(std::chrono::milliseconds(2200));
   EXPECT_EQ(VoluntarySwitches(broker), before) << "an idle broker woke up";
