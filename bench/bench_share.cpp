@@ -5,8 +5,10 @@
 //    through the layer (the broker hands the payload over), free.
 //  - open/scm_rights_notify: a reference line, not a side: open/scm_rights plus one message to another
 //    process asleep in poll (the exporter reads it and answers nothing). The free of memory opened by name or
-//    KMT value must tell the broker (the layer sends a one-way release), and on a machine where waking a
-//    sleeping process is dear this wake-up, not ntbridge's code, is what separates the two sides.
+//    KMT value must tell the broker; before protocol revision 4 its one-way release woke the broker, and on a
+//    machine where waking a sleeping process is dear that wake-up, not ntbridge's code, separated the two
+//    sides. From revision 4 the release goes on a socket the broker does not poll (protocol.hpp), and this
+//    line is what the old way cost. NTBRIDGE_TEST_POLLED_RELEASES=1 brings the old way back, for A/B runs.
 //  - open_64_processes/...: 64 processes doing the same at once.
 // The exporter is this program started again with --exporter; the 64 openers with --opener.
 #include <benchmark/benchmark.h>

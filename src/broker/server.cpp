@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +22,8 @@ namespace {
 volatile sig_atomic_t g_stop = 0;
 
 constexpr uint64_t kRefusedReleasesLogged = 8;
+// How long a release may wait on a release socket when no request comes that reads it (protocol.hpp).
+constexpr int64_t kReleaseSweepMs = 1000;
 
 void OnStop(int) { g_stop = 1; }
 
@@ -28,6 +31,19 @@ int64_t NowSeconds() {
   timespec t{};
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec;
+}
+
+// An integer option of a socket, -1 when it cannot be read.
+int SocketOption(int fd, int option) {
+  int value = -1;
+  socklen_t len = sizeof value;
+  return getsockopt(fd, SOL_SOCKET, option, &value, &len) == 0 ? value : -1;
+}
+
+int64_t NowMs() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 template <typename T>
@@ -66,6 +82,7 @@ Server::~Server() {
   for (auto& [id, c] : connections_) {
     CloseAll(&c.pending_fds);
     close(c.fd);
+    if (c.release_fd >= 0) close(c.release_fd);
   }
 }
 
@@ -112,9 +129,12 @@ void Server::CloseConnection(Connection& c, const std::string& why) {
                                       " one-way releases refused in all on connection " +
                                       std::to_string(c.id));
   }
+  // Whatever its release socket still holds is moot: every hold of the connection goes.
   registry_->Drop(c.id);
   CloseAll(&c.pending_fds);
   close(c.fd);
+  if (c.release_fd >= 0) close(c.release_fd);
+  c.release_fd = -1;
 }
 
 bool Server::Reply(Connection& c, protocol::Type type, const std::vector<uint8_t>& body, int fd) {
@@ -124,7 +144,8 @@ bool Server::Reply(Connection& c, protocol::Type type, const std::vector<uint8_t
 bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body, std::vector<int>& fds,
                     std::string* why) {
   using protocol::Type;
-  const bool wants_fd = type == static_cast<uint16_t>(Type::kPublish);
+  const bool wants_fd =
+      type == static_cast<uint16_t>(Type::kPublish) || type == static_cast<uint16_t>(Type::kReleaseSocket);
   if (fds.size() != (wants_fd ? 1u : 0u)) {
     *why =
         "message type " + std::to_string(type) + " came with " + std::to_string(fds.size()) + " descriptors";
@@ -134,48 +155,56 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
     case Type::kPublish: {
       protocol::PublishRequest r;
       if (!protocol::DecodeBody(body, &r, why, c.revision)) return false;
+      if (!DrainReleases(&c, why)) return false;  // a name released elsewhere is free again
       int fd = fds[0];
-      fds.clear();       // the registry owns it now
-      DrainReleases(c);  // a name released elsewhere is free again
+      fds.clear();  // the registry owns it now
       return Reply(c, Type::kPublish,
                    protocol::EncodeBody(InClientTerms(registry_->Publish(c.id, c.pid, r, fd), c.revision)));
     }
     case Type::kOpen: {
       protocol::OpenRequest r;
       if (!protocol::DecodeBody(body, &r, why, c.revision)) return false;
-      DrainReleases(c);  // a name or KMT value released elsewhere is gone
+      if (!DrainReleases(&c, why)) return false;  // a name or KMT value released elsewhere is gone
       int fd = -1;
       protocol::OpenReply reply = InClientTerms(registry_->Open(c.id, c.pid, r, &fd), c.revision);
       return Reply(c, Type::kOpen, protocol::EncodeBody(reply, c.revision), fd);
     }
     case Type::kShareKmt: {
-      // Only the sender's own holds count, and its own releases came before this on its connection.
+      // Only the sender's own holds count, and its own releases came before this, on its connection or its
+      // release socket.
       protocol::PayloadRequest r;
-      if (!DecodeRequest(body, &r, why)) return false;
+      bool took = false;
+      if (!DecodeRequest(body, &r, why) || !TakeReleases(c, false, false, &took, why)) return false;
       return Reply(c, Type::kShareKmt, protocol::EncodeBody(registry_->ShareKmt(c.id, r.payload)));
     }
     case Type::kRelease: {
       protocol::PayloadRequest r;
-      if (!DecodeRequest(body, &r, why)) return false;
+      bool took = false;
+      if (!DecodeRequest(body, &r, why) || !TakeReleases(c, false, false, &took, why)) return false;
       return Reply(c, Type::kRelease, protocol::EncodeBody(registry_->Release(c.id, r.payload)));
     }
     case Type::kReleaseOneWay: {
       protocol::PayloadRequest r;
       if (!DecodeRequest(body, &r, why)) return false;
-      protocol::StatusCodeReply result = registry_->Release(c.id, r.payload);
-      if (result.status != protocol::Status::kOk && ++c.refused_releases <= kRefusedReleasesLogged) {
-        // No reply goes back: the sender's vkFreeMemory has returned. A payload of an earlier broker (its
-        // holds died with it) is the harmless cause; anything else is a bug of the sender.
-        char payload[24];
-        std::snprintf(payload, sizeof payload, "%016llx", static_cast<unsigned long long>(r.payload));
-        NTBRIDGE_LOG(LogLevel::kWarn,
-                     "pid " + std::to_string(c.pid) + ": one-way release of payload " + payload +
-                         " refused: " + protocol::StatusName(result.status) +
-                         (c.refused_releases == kRefusedReleasesLogged
-                              ? " (further refused releases of this connection are only counted)"
-                              : ""));
+      ApplyRelease(c, r.payload);
+      // On the connection although the client has a release socket: that socket is full. Make room.
+      bool took = false;
+      return TakeReleases(c, false, false, &took, why);
+    }
+    case Type::kReleaseSocket: {
+      if (c.revision < protocol::kRevisionReleaseSocket) {
+        *why = "a release socket from a client of revision " + std::to_string(c.revision) + " (revision " +
+               std::to_string(protocol::kRevisionReleaseSocket) + " has them)";
+        return false;
       }
-      return true;
+      if (!body.empty()) {
+        *why = "release socket request with a body";
+        return false;
+      }
+      int fd = fds[0];
+      fds.clear();
+      return Reply(c, Type::kReleaseSocket,
+                   protocol::EncodeBody(protocol::StatusCodeReply{AdoptReleaseSocket(c, fd)}));
     }
     case Type::kHello: {
       protocol::HelloRequest r;
@@ -190,7 +219,7 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
         *why = "status request with a body";
         return false;
       }
-      DrainReleases(c);  // what was released before this request is not listed
+      if (!DrainReleases(&c, why)) return false;  // what was released before this request is not listed
       for (const auto& e : registry_->Snapshot()) {
         // A client before revision 3 sees every payload, without its kind.
         if (!Reply(c, Type::kStatusEntry, protocol::EncodeBody(e, c.revision))) return false;
@@ -218,44 +247,157 @@ bool Server::Process(Connection& c, std::span<const uint8_t> bytes, std::vector<
   return ok;
 }
 
-// Exact because a one-way release is queued on its connection before its sender's send returns: a request
-// that another process sends after that finds it queued here (or already taken). Reading stops at a
-// connection's first message of another kind, which keeps each connection's order; nothing queued behind
-// such a message can be a release its sender has completed, as a client sends nothing while its request
-// waits (protocol.hpp). A connection still in the listen backlog holds nothing, so it has nothing to release.
-void Server::DrainReleases(const Connection& except) {
-  drain_fds_.clear();
-  drain_ids_.clear();
-  for (const auto& [id, c] : connections_) {
-    if (id == except.id || c.has_pending) continue;
-    drain_fds_.push_back({c.fd, POLLIN, 0});
-    drain_ids_.push_back(id);
+void Server::ApplyRelease(Connection& c, uint64_t payload) {
+  protocol::StatusCodeReply result = registry_->Release(c.id, payload);
+  if (result.status != protocol::Status::kOk && ++c.refused_releases <= kRefusedReleasesLogged) {
+    // No reply goes back: the sender's vkFreeMemory has returned. A payload of an earlier broker (its holds
+    // died with it) is the harmless cause; anything else is a bug of the sender.
+    char text[24];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(payload));
+    NTBRIDGE_LOG(LogLevel::kWarn, "pid " + std::to_string(c.pid) + ": one-way release of payload " + text +
+                                      " refused: " + protocol::StatusName(result.status) +
+                                      (c.refused_releases == kRefusedReleasesLogged
+                                           ? " (further refused releases of this connection are only counted)"
+                                           : ""));
   }
-  if (drain_fds_.empty()) return;
-  int n;
-  do {
-    n = poll(drain_fds_.data(), drain_fds_.size(), 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) NTBRIDGE_LOG(LogLevel::kError, std::string("poll failed: ") + std::strerror(errno));
+}
+
+protocol::Status Server::AdoptReleaseSocket(Connection& c, int fd) {
+  // The broker only ever reads it, without waiting: what matters is that it is what the client says, a
+  // connected Unix seqpacket socket of this user, so that reading it yields whole messages or its end.
+  struct stat st {};
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  const char* refused = nullptr;
+  if (c.release_fd >= 0) {
+    refused = "the connection has one already";
+  } else if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    refused = "not a socket";
+  } else if (SocketOption(fd, SO_DOMAIN) != AF_UNIX || SocketOption(fd, SO_TYPE) != SOCK_SEQPACKET) {
+    refused = "not a Unix seqpacket socket";
+  } else if (SocketOption(fd, SO_ACCEPTCONN) != 0 ||
+             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid == 0 ||
+             cred.uid != geteuid()) {
+    refused = "not a socket connected to a process of this user";
+  }
+  if (refused != nullptr) {
+    close(fd);
+    NTBRIDGE_LOG(LogLevel::kWarn, "pid " + std::to_string(c.pid) + ": release socket refused: " + refused);
+    return protocol::Status::kBadRequest;
+  }
+  c.release_fd = fd;
+  NTBRIDGE_LOG(LogLevel::kDebug, "connection " + std::to_string(c.id) + " sends its releases on a socket");
+  return protocol::Status::kOk;
+}
+
+// Exactly what was queued when the reading began (FIONREAD: every byte of every queued packet), as for a
+// connection in DrainReleases: whatever the client sends meanwhile cannot hold the loop.
+bool Server::TakeReleases(Connection& c, bool ready, bool hung_up, bool* took, std::string* why) {
+  if (c.release_fd < 0) return true;
+  int queued = 0;
+  if (ioctl(c.release_fd, FIONREAD, &queued) != 0) queued = 0;
+  // An empty packet counts no byte, yet makes the socket readable: where poll said so, one read at least.
+  if (ready) queued = std::max(queued, 1);
+  for (size_t taken = 0; hung_up || taken < static_cast<size_t>(queued);) {
+    std::vector<int> fds;
+    std::string wrong;
+    switch (ReceivePacket(c.release_fd, &release_buffer_, &fds, &wrong, false)) {
+      case ReceiveResult::kEmpty:
+        return true;
+      case ReceiveResult::kClosed:
+        why->clear();  // the client went away (or closed it): its connection goes with it
+        return false;
+      case ReceiveResult::kError:
+      case ReceiveResult::kMalformed:
+        *why = "its release socket: " + wrong;
+        return false;
+      case ReceiveResult::kOk:
+        break;
+    }
+    taken += std::max<size_t>(release_buffer_.size(), 1);
+    auto message = protocol::DecodeMessage(release_buffer_, &wrong);
+    protocol::PayloadRequest r;
+    if (!message) {
+      *why = "malformed message on its release socket: " + wrong;
+    } else if (message->header.type != static_cast<uint16_t>(protocol::Type::kReleaseOneWay)) {
+      *why = "message type " + std::to_string(message->header.type) +
+             " on its release socket, where only one-way releases may come";
+    } else if (!fds.empty()) {
+      *why = "a release came with descriptors on its release socket";
+    } else if (!protocol::DecodeBody(message->body, &r, &wrong)) {
+      *why = "malformed release on its release socket: " + wrong;
+    } else {
+      ApplyRelease(c, r.payload);
+      *took = true;
+      continue;
+    }
+    CloseAll(&fds);
+    return false;
+  }
+  return true;
+}
+
+// Exact because a one-way release is queued on its connection or release socket before its sender's send
+// returns: a request that another process sends after that finds it queued here (or already taken). Reading
+// a connection stops at its first message of another kind, which keeps each connection's order; nothing
+// queued behind such a message can be a release its sender has completed, as a client sends nothing while its
+// request waits (protocol.hpp). A release socket carries releases only, all sent before the client's next
+// request, so it is read whatever waits on the connection. A connection still in the listen backlog holds
+// nothing, so it has nothing to release.
+bool Server::DrainReleases(Connection* requester, std::string* why) {
+  drain_fds_.clear();
+  drain_entries_.clear();
+  const ConnectionId except = requester != nullptr ? requester->id : 0;
+  for (const auto& [id, c] : connections_) {
+    if (id != except && !c.has_pending) {
+      drain_fds_.push_back({c.fd, POLLIN, 0});
+      drain_entries_.push_back({id, false});
+    }
+    if (c.release_fd >= 0) {
+      drain_fds_.push_back({c.release_fd, POLLIN, 0});
+      drain_entries_.push_back({id, true});
+    }
+  }
+  bool took = false;
+  bool ok = true;
+  int n = 0;
+  if (!drain_fds_.empty()) {
+    do {
+      n = poll(drain_fds_.data(), drain_fds_.size(), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) NTBRIDGE_LOG(LogLevel::kError, std::string("poll failed: ") + std::strerror(errno));
+  }
   for (size_t i = 0; n > 0 && i < drain_fds_.size(); ++i) {
     if (drain_fds_[i].revents == 0) continue;
-    auto it = connections_.find(drain_ids_[i]);
-    if (it == connections_.end()) continue;
+    auto it = connections_.find(drain_entries_[i].id);
+    if (it == connections_.end()) continue;  // closed by an earlier entry of this drain
     Connection& c = it->second;
+    // A peer that hung up sends nothing more: its socket is read to the end, which drops its holds.
+    const bool hung_up = (drain_fds_[i].revents & (POLLHUP | POLLERR)) != 0;
+    if (drain_entries_[i].release_socket) {
+      std::string wrong;
+      if (TakeReleases(c, true, hung_up, &took, &wrong)) continue;
+      if (c.id == except) {
+        *why = wrong.empty() ? "its release socket was closed" : wrong;
+        ok = false;
+      } else {
+        CloseConnection(c, wrong);
+        connections_.erase(it);
+      }
+      continue;
+    }
     // Exactly what was queued when the drain began (FIONREAD: every byte of every queued packet): each
     // release completed before the request being answered was read is in it, whatever the sender's buffer
     // size, and what a connection sends meanwhile cannot hold the loop.
-    // A peer that hung up sends nothing more: its connection is read to the end, which drops its holds.
     int queued = 0;
     if (ioctl(c.fd, FIONREAD, &queued) != 0) queued = 0;
-    const bool hung_up = (drain_fds_[i].revents & (POLLHUP | POLLERR)) != 0;
     for (size_t taken = 0; hung_up || taken < static_cast<size_t>(queued);) {
       std::vector<int> fds;
-      std::string why;
-      ReceiveResult r = ReceivePacket(c.fd, &drain_buffer_, &fds, &why, false);
+      std::string wrong;
+      ReceiveResult r = ReceivePacket(c.fd, &drain_buffer_, &fds, &wrong, false);
       if (r == ReceiveResult::kEmpty) break;
       if (r != ReceiveResult::kOk) {
-        CloseConnection(c, r == ReceiveResult::kClosed ? std::string() : why);
+        CloseConnection(c, r == ReceiveResult::kClosed ? std::string() : wrong);
         connections_.erase(it);
         break;
       }
@@ -268,13 +410,22 @@ void Server::DrainReleases(const Connection& except) {
         c.has_pending = true;
         break;
       }
-      if (!Process(c, drain_buffer_, fds, &why)) {
-        CloseConnection(c, "malformed request: " + why);
+      if (!Process(c, drain_buffer_, fds, &wrong)) {
+        CloseConnection(c, "malformed request: " + wrong);
         connections_.erase(it);
         break;
       }
     }
   }
+  // Releases came on release sockets: more may follow, each without a wake-up, so the timer reads them 1 s
+  // from now; when the timer finds none, the sockets are polled again (Run, and server.hpp).
+  if (took) {
+    release_sockets_polled_ = false;
+    release_sweep_at_ms_ = NowMs() + kReleaseSweepMs;
+  } else if (requester == nullptr && !release_sockets_polled_ && NowMs() >= release_sweep_at_ms_) {
+    release_sockets_polled_ = true;
+  }
+  return ok;
 }
 
 bool Server::Serve(Connection& c) {
@@ -311,16 +462,23 @@ bool Server::Serve(Connection& c) {
 int Server::Run() {
   int64_t idle_since = NowSeconds();
   std::vector<pollfd> fds;
-  std::vector<ConnectionId> ids;
+  std::vector<PollEntry> entries;
   while (!g_stop) {
     fds.clear();
-    ids.clear();
+    entries.clear();
     fds.push_back({listen_fd_, POLLIN, 0});
+    entries.push_back({});
     bool pending = false;
+    bool release_sockets = false;
     for (const auto& [id, c] : connections_) {
       fds.push_back({c.fd, POLLIN, 0});
-      ids.push_back(id);
+      entries.push_back({id, false});
       pending = pending || c.has_pending;
+      release_sockets = release_sockets || c.release_fd >= 0;
+      if (c.release_fd >= 0 && release_sockets_polled_) {
+        fds.push_back({c.release_fd, POLLIN, 0});
+        entries.push_back({id, true});
+      }
     }
     int timeout = pending ? 0 : -1;  // a message read ahead waits for no new one
     if (options_.idle_exit_seconds > 0 && connections_.empty()) {
@@ -334,15 +492,33 @@ int Server::Run() {
       }
       timeout = static_cast<int>(std::max<int64_t>(left, 0) * 1000);
     }
+    std::string ignored;  // DrainReleases closes the connections it finds broken (there is no requester)
+    if (release_sockets && !release_sockets_polled_) {
+      // Releases wait unpolled on release sockets: read them once their time is up (protocol.hpp).
+      int64_t left = release_sweep_at_ms_ - NowMs();
+      if (left <= 0) {
+        DrainReleases(nullptr, &ignored);
+        continue;
+      }
+      timeout = timeout < 0 ? static_cast<int>(left) : std::min(timeout, static_cast<int>(left));
+    }
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       NTBRIDGE_LOG(LogLevel::kError, std::string("poll failed: ") + std::strerror(errno));
       return 1;
     }
+    // A release (or a hang-up) on a polled release socket: the first since the sockets went quiet.
     for (size_t i = 1; i < fds.size(); ++i) {
+      if (entries[i].release_socket && fds[i].revents != 0) {
+        DrainReleases(nullptr, &ignored);
+        break;
+      }
+    }
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (entries[i].release_socket) continue;
       // Found again each time: serving one connection may close others (DrainReleases).
-      auto it = connections_.find(ids[i - 1]);
+      auto it = connections_.find(entries[i].id);
       if (it == connections_.end() || (fds[i].revents == 0 && !it->second.has_pending)) continue;
       if (!Serve(it->second)) connections_.erase(it);
     }

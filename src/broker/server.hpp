@@ -2,7 +2,11 @@
 // per connection, and drops a connection, with every hold it had, when it closes or sends anything malformed.
 //
 // One-way releases (protocol.hpp) are exact: before it answers a request whose answer depends on which
-// payloads live, the loop takes the releases already queued on every other connection (DrainReleases).
+// payloads live, the loop takes the releases already queued on every other connection and on every release
+// socket (DrainReleases). Release sockets (revision 4) are not polled while releases come, so that a release
+// wakes nobody: after a drain that found releases on them, a timer reads them 1 s later (unless another
+// drain that finds some comes first and sets it again), and once the timer finds none they are polled again,
+// so an idle broker sleeps without a timer and the next release after a quiet second wakes it.
 #pragma once
 
 #include <poll.h>
@@ -37,6 +41,9 @@ class Server {
     // The protocol revision its client said in kHello (1 when it said none): requests are read, and replies
     // written, in that revision's body layout.
     uint32_t revision = 1;
+    // The client's socket for one-way releases (kReleaseSocket, revision 4), -1 without one. Read by
+    // DrainReleases and the timer, never answered.
+    int release_fd = -1;
     // A message read ahead of its turn by DrainReleases (one that is not a one-way release), with its
     // descriptors. The connection is not read again until it is handled, so its messages keep their order.
     bool has_pending = false;
@@ -53,9 +60,21 @@ class Server {
   bool Process(Connection& c, std::span<const uint8_t> bytes, std::vector<int>& fds, std::string* why);
   bool Handle(Connection& c, uint16_t type, std::span<const uint8_t> body, std::vector<int>& fds,
               std::string* why);
-  // Takes every one-way release queued on connections other than `except`, in each connection's order, up
-  // to its first message of another kind (kept as its pending message).
-  void DrainReleases(const Connection& except);
+  // Takes every one-way release queued on connections other than `requester`, in each connection's order,
+  // up to its first message of another kind (kept as its pending message), and every release queued on any
+  // release socket, the requester's included. Closes the other connections that broke the protocol on their
+  // release sockets; false (with `why`) when the requester did (the caller closes it). `requester` may be
+  // null (the timer).
+  bool DrainReleases(Connection* requester, std::string* why);
+  // Takes exactly what was queued on `c`'s release socket (to its end where the client hung up; `ready`:
+  // poll said it is readable); `took` is set when a release came. False (with `why`, empty for a hang-up)
+  // when the connection must close.
+  bool TakeReleases(Connection& c, bool ready, bool hung_up, bool* took, std::string* why);
+  // Drops one hold of `c` (a one-way release, from either socket); a refusal is logged, not answered.
+  void ApplyRelease(Connection& c, uint64_t payload);
+  // kReleaseSocket: takes `fd` as `c`'s release socket when it is a connected Unix seqpacket socket of this
+  // user and `c` has none yet (else closes it).
+  protocol::Status AdoptReleaseSocket(Connection& c, int fd);
   bool Reply(Connection& c, protocol::Type type, const std::vector<uint8_t>& body, int fd = -1);
   void CloseConnection(Connection& c, const std::string& why);
 
@@ -66,10 +85,20 @@ class Server {
   ConnectionId next_id_ = 1;
   // By id, which grows with each accept: a descriptor number can be reused within one turn of the loop.
   std::map<ConnectionId, Connection> connections_;
-  std::vector<uint8_t> buffer_;        // the message being served
-  std::vector<uint8_t> drain_buffer_;  // one read by DrainReleases
-  std::vector<pollfd> drain_fds_;      // DrainReleases' poll set, kept to spare an allocation per request
-  std::vector<ConnectionId> drain_ids_;
+  std::vector<uint8_t> buffer_;          // the message being served
+  std::vector<uint8_t> drain_buffer_;    // one read by DrainReleases
+  std::vector<uint8_t> release_buffer_;  // one read from a release socket
+  // A poll set's entries: the connection, and whether the entry is its release socket.
+  struct PollEntry {
+    ConnectionId id = 0;
+    bool release_socket = false;
+  };
+  std::vector<pollfd> drain_fds_;  // DrainReleases' poll set, kept to spare an allocation per request
+  std::vector<PollEntry> drain_entries_;
+  // Release sockets are in Run's poll set unless a drain found releases on them; then the timer reads them
+  // at release_sweep_at_ms_.
+  bool release_sockets_polled_ = true;
+  int64_t release_sweep_at_ms_ = 0;
 };
 
 // Signal handling for Run(): SIGTERM and SIGINT stop the loop, SIGPIPE is ignored.

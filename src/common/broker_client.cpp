@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "broker_launch.hpp"
@@ -82,7 +83,9 @@ std::string BrokerClient::SocketPath() {
 void BrokerClient::Disconnect() {
   // In a forked child this closes only the child's copy; the parent's connection stays.
   if (fd_ >= 0) close(fd_);
+  if (release_fd_ >= 0) close(release_fd_);
   fd_ = -1;
+  release_fd_ = -1;
   unsent_releases_.clear();  // the holds lived on the connection: they are gone with it
 }
 
@@ -135,7 +138,12 @@ bool BrokerClient::EnsureConnected(std::string* error, bool* lost) {
     }
     bool refused = false;
     bool hello_lost = false;
-    if (Hello(&refused, &hello_lost, error)) return true;
+    if (Hello(&refused, &hello_lost, error)) {
+      if (OpenReleaseSocket(&hello_lost, error)) return true;
+      Disconnect();
+      if (lost != nullptr) *lost = hello_lost;  // e.g. a broker that was going away: a new one is started
+      return false;
+    }
     Disconnect();
     if (!refused) {
       if (lost != nullptr) *lost = hello_lost;
@@ -178,6 +186,47 @@ bool BrokerClient::Hello(bool* refused, bool* lost, std::string* error) {
   if (!DecodeReply(std::vector<uint8_t>(message->body.begin(), message->body.end()), &reply, error))
     return false;
   revision_ = std::min(reply.revision, protocol::kRevision);  // a newer broker answers in our layout
+  return true;
+}
+
+bool BrokerClient::OpenReleaseSocket(bool* lost, std::string* error) {
+  *lost = false;
+  if (revision_ < protocol::kRevisionReleaseSocket) return true;
+  if (const char* v = std::getenv("NTBRIDGE_TEST_POLLED_RELEASES"); v != nullptr && std::strcmp(v, "1") == 0)
+    return true;
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return true;  // on the connection
+  const bool sent = SendPacket(fd_, protocol::Encode(protocol::Type::kReleaseSocket, false, {}), pair[1]);
+  close(pair[1]);  // the broker's end, in flight
+  if (!sent) {
+    close(pair[0]);
+    *error = "the broker connection failed while sending";
+    *lost = true;
+    return false;
+  }
+  std::vector<uint8_t> bytes;
+  std::vector<int> fds;
+  std::string why;
+  ReceiveResult r = ReceivePacket(fd_, &bytes, &fds, &why);
+  std::optional<protocol::Message> message;
+  if (r == ReceiveResult::kOk) message = protocol::DecodeMessage(bytes, &why);
+  const uint16_t want = static_cast<uint16_t>(protocol::Type::kReleaseSocket) | protocol::kReplyBit;
+  protocol::StatusCodeReply reply;
+  if (!message || message->header.type != want || !fds.empty() ||
+      !protocol::DecodeBody(message->body, &reply, &why)) {
+    CloseAll(&fds);
+    close(pair[0]);
+    *error = r == ReceiveResult::kOk ? "malformed reply from the broker: " + why
+                                     : "no reply from the broker: " + why;
+    *lost = r == ReceiveResult::kClosed ||
+            (r == ReceiveResult::kError && errno != EAGAIN && errno != EWOULDBLOCK);  // not a timeout
+    return false;
+  }
+  if (reply.status == protocol::Status::kOk) {
+    release_fd_ = pair[0];
+  } else {
+    close(pair[0]);  // refused (the broker's log says why): releases go on the connection
+  }
   return true;
 }
 
@@ -290,9 +339,23 @@ bool BrokerClient::ReleaseOneWay(uint64_t payload, std::string* error) {
            DecodeReply(body, &reply, error);
   }
   // Normally the release is in the broker's queue when this returns (what makes vkFreeMemory's effect
-  // immediate for other processes). A broker that took nothing for the send timeout is stalled: the release
-  // is kept, in order, and later ones are not waited for again; all go out before this connection's next
-  // message (closing the connection would drop every other hold of this process too).
+  // immediate for other processes): on the release socket, which the broker reads before it answers anything
+  // that depends on it, without being woken now. Releases commute, so one may take either way: when the
+  // release socket is full (the broker has not read it yet: it does before its next answer, or within 1 s),
+  // on the connection, which wakes the broker, and it reads both.
+  if (release_fd_ >= 0 && unsent_releases_.empty()) {
+    std::vector<uint8_t> bytes = protocol::EncodeMessage(protocol::Type::kReleaseOneWay, false, request);
+    if (SendPacket(release_fd_, bytes, -1, MSG_DONTWAIT)) return true;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      *error = std::string("the broker's release socket failed (") + std::strerror(errno) +
+               "): the broker is gone, and every hold of this process with it";
+      Disconnect();
+      return false;
+    }
+  }
+  // A broker that took nothing for the send timeout is stalled: the release is kept, in order, and later ones
+  // are not waited for again; all go out before this connection's next message (closing the connection would
+  // drop every other hold of this process too).
   const bool stalled = !unsent_releases_.empty();
   unsent_releases_.push_back(request.payload);
   return FlushReleases(!stalled, error);

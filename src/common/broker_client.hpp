@@ -1,7 +1,10 @@
 // The connection of one process to its user's broker. Thread-safe: one request at a time, and nothing is sent
 // while a request waits for its reply (which one-way releases rely on: protocol.hpp). Connects on first use,
 // starting the broker when none answers (and `start` is set); after the broker died, the next request
-// connects again (to a new broker, which knows nothing of the old one's payloads).
+// connects again (to a new broker, which knows nothing of the old one's payloads). With a broker of revision
+// 4 one-way releases go on a release socket, which wakes no one (protocol.hpp);
+// NTBRIDGE_TEST_POLLED_RELEASES=1 in the environment keeps them on the connection, as with an older broker
+// (for tests and A/B measurements).
 #pragma once
 
 #include <sys/types.h>
@@ -41,11 +44,12 @@ class BrokerClient {
   bool Open(const protocol::OpenRequest& request, protocol::OpenReply* reply, int* fd, std::string* error);
   bool ShareKmt(uint64_t payload, protocol::ShareKmtReply* reply, std::string* error);
   bool Release(uint64_t payload, protocol::StatusCodeReply* reply, std::string* error);
-  // Drops one hold without waiting for the broker (kReleaseOneWay; with a broker of revision 1, Release).
-  // Once it returns, a request of any process that starts afterwards sees the hold gone. Connects to no
-  // broker: without a connection this process holds nothing. False, with `error`, when the release could not
-  // be sent: the broker is gone (and the hold with it), or it took nothing for the reply timeout (the hold
-  // stays until this process's connection closes). A release the broker refuses is logged by the broker.
+  // Drops one hold without waiting for the broker (kReleaseOneWay; with a broker of revision 1, Release),
+  // and from revision 4 without waking it (on the release socket). Once it returns, a request of any process
+  // that starts afterwards sees the hold gone. Connects to no broker: without a connection this process holds
+  // nothing. False, with `error`, when the release could not be sent: the broker is gone (and the hold with
+  // it), or it took nothing for the reply timeout (the hold stays until this process's connection closes). A
+  // release the broker refuses is logged by the broker.
   bool ReleaseOneWay(uint64_t payload, std::string* error);
   bool Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply, std::string* error);
 
@@ -60,6 +64,10 @@ class BrokerClient {
   bool EnsureConnected(std::string* error, bool* lost = nullptr);
   // kHello on a new connection; false when the broker closed the connection (it knows no kHello) or failed.
   bool Hello(bool* refused, bool* lost, std::string* error);
+  // kReleaseSocket on a new connection of revision 4: the broker takes one end of a socket pair, the other
+  // becomes release_fd_. True also when there is none (no descriptor left, refused, or switched off for a
+  // test): releases then go on the connection. False when the connection failed (`lost`: not a timeout).
+  bool OpenReleaseSocket(bool* lost, std::string* error);
   void Disconnect();
   // Makes the body of a request in the layout of the broker's `revision`; false, with `error`, when that
   // broker cannot take the request.
@@ -78,7 +86,8 @@ class BrokerClient {
   std::mutex mutex_;
   BrokerOptions options_;
   int fd_ = -1;
-  pid_t pid_ = 0;  // the process that connected: a forked child must not share its parent's connection
+  int release_fd_ = -1;  // where one-way releases go (revision 4), -1 without one
+  pid_t pid_ = 0;        // the process that connected: a forked child must not share its parent's connection
   uint32_t revision_ = 0;  // the broker's (protocol.hpp) as learned on connecting, at most ours
   // One-way releases not yet sent because the broker took nothing for the send timeout: they go out before
   // any later message of this connection, so the broker still sees this process's messages in order.

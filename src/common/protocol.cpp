@@ -115,6 +115,7 @@ bool KnownType(uint16_t type) {
     case Type::kRelease:
     case Type::kStatus:
     case Type::kHello:
+    case Type::kReleaseSocket:
       return true;
     case Type::kStatusEntry:
       return reply;

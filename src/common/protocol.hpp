@@ -4,7 +4,7 @@
 // Every request is answered by exactly one reply of the same type with kReplyBit set, except kStatus, which
 // is answered by zero or more kStatusEntry replies and then one kStatus reply, and kReleaseOneWay, which is
 // answered by none. Descriptors travel beside a message with SCM_RIGHTS: one with kPublish (the payload), one
-// with a successful kOpen reply.
+// with a successful kOpen reply, one with kReleaseSocket (revision 4: the socket).
 //
 // Revisions. The header's version is the framing, unchanged since the first broker; what a peer understands
 // is its revision, which a client of revision 2 or later learns with kHello as its first request. A broker of
@@ -29,6 +29,21 @@
 // revisions 1 and 2 have neither field: they decode as memory, and what the broker tells such a client is in
 // its terms (a payload of another kind is kNotFound to it). A client of a broker before revision 3 can share
 // no semaphores or fences through it.
+//
+// Release sockets (revision 4). A one-way release on the connection wakes the broker, which sleeps in poll on
+// it: a second wake-up for every open + free by name or KMT value. From revision 4 a client may give the
+// broker one end of a socket pair of its own (SOCK_SEQPACKET, attached to kReleaseSocket, right after kHello)
+// and send its one-way releases there instead. The broker does not poll that socket; it reads it, exactly
+// what was queued (FIONREAD), wherever the guarantee above needs it: before it answers kOpen, kPublish or
+// kStatus from anyone (every client's release socket, its own included) and before any other request of the
+// same client; within 1 s after a release arrived when no such request comes, so that a process that only
+// frees lets its payloads go (a timer, which runs only while releases come: an idle broker sleeps); and when
+// the connection closes, whose holds all go. The guarantee is the same: a release is in the broker's queue of
+// that socket when the sender's send returns. Only kReleaseOneWay, without descriptors, may come on a release
+// socket; anything else closes the client's connection, and nothing else. Where the release socket is full
+// the client sends the release on its connection, as before revision 4 (which wakes the broker, and it reads
+// both). A broker before revision 4 never hears of release sockets; its clients' releases go on the
+// connection.
 #pragma once
 
 #include <cstdint>
@@ -39,10 +54,11 @@
 
 namespace ntbridge::protocol {
 
-inline constexpr uint32_t kMagic = 0x5242544e;       // "NTBR"
-inline constexpr uint16_t kVersion = 1;              // of the header (the framing)
-inline constexpr uint32_t kRevision = 3;             // what this side understands (see "Revisions" above)
-inline constexpr uint32_t kRevisionObjectKinds = 3;  // the first whose bodies carry an object kind
+inline constexpr uint32_t kMagic = 0x5242544e;         // "NTBR"
+inline constexpr uint16_t kVersion = 1;                // of the header (the framing)
+inline constexpr uint32_t kRevision = 4;               // what this side understands (see "Revisions" above)
+inline constexpr uint32_t kRevisionObjectKinds = 3;    // the first whose bodies carry an object kind
+inline constexpr uint32_t kRevisionReleaseSocket = 4;  // the first with release sockets (kReleaseSocket)
 inline constexpr size_t kHeaderSize = 12;
 inline constexpr size_t kMaxBody = 4096;
 inline constexpr size_t kMaxMessage = kHeaderSize + kMaxBody;
@@ -60,6 +76,7 @@ enum class Type : uint16_t {
   kStatusEntry = 6,    // one payload, in the answer to kStatus (reply only)
   kHello = 7,          // the revisions of both sides (revision 2)
   kReleaseOneWay = 8,  // kRelease without a reply (revision 2; request only)
+  kReleaseSocket = 9,  // the client's release socket attached; no body; a StatusCodeReply (revision 4)
 };
 inline constexpr uint16_t kReplyBit = 0x8000;
 
@@ -143,7 +160,7 @@ struct ShareKmtReply {
   Status status = Status::kOk;
   uint32_t kmt = 0;
 };
-struct StatusCodeReply {  // kRelease
+struct StatusCodeReply {  // kRelease, kReleaseSocket
   Status status = Status::kOk;
 };
 

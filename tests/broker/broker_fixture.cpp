@@ -236,6 +236,49 @@ RawConnection::RawConnection(uint32_t revision) : revision_(revision) {
 
 RawConnection::~RawConnection() {
   if (fd_ >= 0) close(fd_);
+  if (release_fd_ >= 0) close(release_fd_);
+}
+
+protocol::Status RawConnection::OfferReleaseSocket(int fd) {
+  SendBytes(protocol::Encode(protocol::Type::kReleaseSocket, false, {}), fd);
+  return Receive<protocol::StatusCodeReply>(protocol::Type::kReleaseSocket).status;
+}
+
+protocol::Status RawConnection::OpenReleaseSocket() {
+  int pair[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+  protocol::Status status = OfferReleaseSocket(pair[1]);
+  close(pair[1]);
+  if (status == protocol::Status::kOk) {
+    CloseReleaseSocket();
+    release_fd_ = pair[0];
+  } else {
+    close(pair[0]);
+  }
+  return status;
+}
+
+void RawConnection::ReleaseOnSocket(uint64_t payload) {
+  EXPECT_GE(release_fd_, 0) << "no release socket";
+  EXPECT_TRUE(SendPacket(release_fd_, protocol::EncodeMessage(protocol::Type::kReleaseOneWay, false,
+                                                              protocol::PayloadRequest{payload})))
+      << std::strerror(errno);
+}
+
+bool RawConnection::TryReleaseOnSocket(uint64_t payload) {
+  std::vector<uint8_t> bytes =
+      protocol::EncodeMessage(protocol::Type::kReleaseOneWay, false, protocol::PayloadRequest{payload});
+  return send(release_fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL) ==
+         static_cast<ssize_t>(bytes.size());
+}
+
+void RawConnection::SendOnReleaseSocket(const std::vector<uint8_t>& bytes, const std::vector<int>& fds) {
+  EXPECT_TRUE(SendWithFds(release_fd_, bytes, fds)) << std::strerror(errno);
+}
+
+void RawConnection::CloseReleaseSocket() {
+  if (release_fd_ >= 0) close(release_fd_);
+  release_fd_ = -1;
 }
 
 void RawConnection::SendBytes(const std::vector<uint8_t>& bytes, int fd) {
@@ -382,6 +425,33 @@ void FakeBroker::Run() {
     }
     close(c);
   }
+}
+
+bool SendWithFds(int socket, const std::vector<uint8_t>& bytes, const std::vector<int>& fds) {
+  iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!fds.empty()) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  return sendmsg(socket, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+}
+
+long VoluntarySwitches(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stol(line.substr(24));
+  }
+  return -1;
 }
 
 int FdCount(pid_t pid) {

@@ -108,7 +108,7 @@ bool DecodeBodyIn(std::span<const uint8_t> body, T* m, std::string* error, uint3
 // One connection to the test's broker (started on first need) that speaks the protocol directly, as a client
 // of any kind could, with no client logic in between. It speaks `revision`: from revision 2 it says so with
 // kHello first (a connection that says nothing is of revision 1 to the broker), and its bodies are in that
-// revision's layout.
+// revision's layout. It has a release socket (revision 4) only once OpenReleaseSocket is called.
 class RawConnection {
  public:
   explicit RawConnection(uint32_t revision = protocol::kRevision);
@@ -159,6 +159,18 @@ class RawConnection {
   // Without waiting: false when the socket's send buffer is full.
   bool TryReleaseOneWay(uint64_t payload);
 
+  // kReleaseSocket with one end of a new socket pair (or with `fd`, which stays the caller's); on kOk the
+  // other end is release_fd(). Returns the broker's answer.
+  protocol::Status OpenReleaseSocket();
+  protocol::Status OfferReleaseSocket(int fd);
+  // A one-way release on the release socket (which must be open); Try: false when it is full.
+  void ReleaseOnSocket(uint64_t payload);
+  bool TryReleaseOnSocket(uint64_t payload);
+  // Any bytes, with descriptors, on the release socket: what a hostile client could send there.
+  void SendOnReleaseSocket(const std::vector<uint8_t>& bytes, const std::vector<int>& fds = {});
+  void CloseReleaseSocket();
+  int release_fd() const { return release_fd_; }
+
   void SendStatus();
   std::vector<protocol::StatusEntry> ReceiveStatus();
   std::vector<protocol::StatusEntry> Status() {
@@ -179,6 +191,7 @@ class RawConnection {
   bool ReceiveBody(protocol::Type type, int* fd);
 
   int fd_ = -1;
+  int release_fd_ = -1;
   uint32_t revision_;
   std::vector<uint8_t> body_;
 };
@@ -207,8 +220,13 @@ class FakeBroker {
   std::thread thread_;
 };
 
+// Sends `bytes` with any number of descriptors (SCM_RIGHTS), as no well-behaved client would.
+bool SendWithFds(int socket, const std::vector<uint8_t>& bytes, const std::vector<int>& fds);
+
 // Descriptors open in process `pid`.
 int FdCount(pid_t pid);
+// How often process `pid` went to sleep (voluntary context switches), -1 when unknown.
+long VoluntarySwitches(pid_t pid);
 bool ProcessAlive(pid_t pid);
 
 // A LayerTest whose broker is fresh: stopped after each test.

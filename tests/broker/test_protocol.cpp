@@ -184,6 +184,23 @@ TEST(ProtocolDecoder, HelloAndOneWayReleaseOfRevision2) {
   EXPECT_EQ(kVersion, 1u);
 }
 
+// Revision 4: a release socket is offered with kReleaseSocket (no body, the socket attached) and answered.
+TEST(ProtocolDecoder, ReleaseSocketOfRevision4) {
+  std::string error;
+  EXPECT_GE(kRevision, kRevisionReleaseSocket);
+  EXPECT_GT(kRevisionReleaseSocket, kRevisionObjectKinds);
+  const auto offer_bytes = Encode(Type::kReleaseSocket, false, {});
+  auto offer = DecodeMessage(offer_bytes, &error);
+  ASSERT_TRUE(offer) << error;
+  EXPECT_TRUE(offer->body.empty());
+  const auto answer_bytes = EncodeMessage(Type::kReleaseSocket, true, StatusCodeReply{Status::kBadRequest});
+  auto answer = DecodeMessage(answer_bytes, &error);
+  ASSERT_TRUE(answer) << error;
+  StatusCodeReply reply;
+  ASSERT_TRUE(DecodeBody(answer->body, &reply, &error)) << error;
+  EXPECT_EQ(reply.status, Status::kBadRequest);
+}
+
 // Revision 3: the payload info ends with the object's kind and flags, and an open says the kind it expects.
 PayloadInfo SemaphoreInfo() {
   PayloadInfo info{0, 0, 0x10000000, {1, 2, 3}, {9, 8, 7}};
@@ -198,7 +215,8 @@ TEST(ProtocolObjectKinds, NamesOfKindsAndTheWrongKindStatus) {
   EXPECT_STREQ(ObjectKindName(ObjectKind::kFence), "fence");
   EXPECT_EQ(static_cast<uint32_t>(Status::kWrongKind), 6u);
   EXPECT_STREQ(StatusName(Status::kWrongKind), "wrong object kind");
-  EXPECT_EQ(kRevision, 3u);
+  EXPECT_EQ(kRevisionObjectKinds, 3u);
+  EXPECT_GE(kRevision, kRevisionObjectKinds);
   std::string error;
   OpenReply wrong;
   ASSERT_TRUE(DecodeBody(EncodeBody(OpenReply{Status::kWrongKind, 0, 0, SemaphoreInfo()}), &wrong, &error))
