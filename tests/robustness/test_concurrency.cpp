@@ -164,13 +164,14 @@ TEST_F(Concurrency, ThreadsImportingOneNtHandleAtOnceNeverFail) {
   HANDLE handle = dev->GetHandle(exported, kNt);
   ASSERT_NE(handle, nullptr);
   const int fds_before = CountOpenFds();
-  const int iterations = std::max(50, Iterations() / 5);
+  StressBudget budget("8 threads importing one NT handle", 2000, 50);
   std::atomic<int> failures{0};
   std::atomic<VkResult> last{VK_SUCCESS};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
-      for (int i = 0; i < iterations; ++i) {
+      for (int i = 0; budget.Continue(i); ++i) {
+        budget.Completed();
         VkResult r = VK_SUCCESS;
         VkDeviceMemory imported = dev->ImportHandle(kShared, kNt, handle, nullptr, &r);
         if (r == VK_SUCCESS && dev->ReadU32(imported) != 0xC0FFEEu) r = VK_ERROR_UNKNOWN;
@@ -183,7 +184,8 @@ TEST_F(Concurrency, ThreadsImportingOneNtHandleAtOnceNeverFail) {
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_EQ(failures.load(), 0) << "of " << 8 * iterations << " imports; last VkResult " << last.load();
+  budget.Report();
+  EXPECT_EQ(failures.load(), 0) << "of " << budget.completed() << " imports; last VkResult " << last.load();
   EXPECT_EQ(CountOpenFds(), fds_before) << "descriptors leaked";
   // lavapipe reports the imports it refused at first (the layer retried them); nothing else may be said.
   int refused = 0;
@@ -197,7 +199,7 @@ TEST_F(Concurrency, ThreadsImportingOneNtHandleAtOnceNeverFail) {
     }
   }
   std::printf("%d imports of one NT handle by 8 threads: %d refused by the driver at first, retried\n",
-              8 * iterations, refused);
+              budget.completed(), refused);
   close(static_cast<int>(reinterpret_cast<intptr_t>(handle)));
   dev->Free(exported);
 }
