@@ -12,7 +12,8 @@ for t in $("$bin" --gtest_list_tests --gtest_filter="$filter" | awk '/^[^ ]/{s=$
   # A test that hangs is killed and counted as failed, so one hang does not cost the rest of the run.
   out=$(timeout "${NTBRIDGE_TEST_TIMEOUT:-120}" "$bin" --gtest_filter="$t" 2>&1)
   if grep -q "^\[  SKIPPED \]" <<<"$out"; then
-    skip=$((skip + 1)); echo "SKIP $t: $(grep -m1 -A0 'Skipped' <<<"$out")"
+    # The reason is the line after "file:line: Skipped".
+    skip=$((skip + 1)); echo "SKIP $t: $(grep -m1 -A1 ': Skipped$' <<<"$out" | tail -n1)"
   elif grep -q "^\[  PASSED  \] 1 test" <<<"$out"; then
     pass=$((pass + 1))
   else

@@ -5,6 +5,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config python3
+  libxcb1-dev xvfb
   libvulkan-dev libvulkan-volk-dev vulkan-validationlayers mesa-vulkan-drivers vulkan-tools
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev

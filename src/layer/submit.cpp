@@ -227,7 +227,12 @@ VkResult RewriteBatch(DeviceData& d, Rewrite& rw, const Info& in, Info& out, Bat
   return VK_SUCCESS;
 }
 
-// A batch that only signals `ticket` (for a fence with a shared payload).
+// A batch that only signals `ticket` (for a fence with a shared payload). It carries no
+// VkDeviceGroupSubmitInfo / VkDeviceGroupBindSparseInfo, even in a device group: without one, "semaphore
+// operations and command buffers execute on device index zero", an index every group has, and the signal
+// covers every command earlier in submission order, whichever physical device ran it. (vkQueueSubmit2's batch
+// says the same with deviceIndex 0.) The batches RewriteBatch changes keep their counts, so the application's
+// device-group structures still match them.
 template <typename Info>
 void SignalOnlyBatch(const Ticket& ticket, Info& out, Batch& batch) {
   batch.signal_semaphores = {ticket.semaphore};

@@ -83,7 +83,8 @@ VulkanInstance::VulkanInstance(const InstanceOptions& options) {
   // ntbridge's).
   if (options.validation && std::getenv("NTBRIDGE_TEST_NO_VALIDATION") == nullptr)
     layers.push_back(kValidationLayer);
-  const char* extensions[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
+  std::vector<const char*> extensions = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
+  extensions.insert(extensions.end(), options.extensions.begin(), options.extensions.end());
 
   VkDebugUtilsMessengerCreateInfoEXT messenger_info{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
   messenger_info.messageSeverity =
@@ -102,8 +103,8 @@ VulkanInstance::VulkanInstance(const InstanceOptions& options) {
   info.pApplicationInfo = &app;
   info.enabledLayerCount = static_cast<uint32_t>(layers.size());
   info.ppEnabledLayerNames = layers.data();
-  info.enabledExtensionCount = 1;
-  info.ppEnabledExtensionNames = extensions;
+  info.enabledExtensionCount = static_cast<uint32_t>(extensions.size());
+  info.ppEnabledExtensionNames = extensions.data();
   VkResult r = vkCreateInstance(&info, nullptr, &instance);
   if (r != VK_SUCCESS) {
     error = "vkCreateInstance failed: " + std::to_string(r);
@@ -141,13 +142,14 @@ VulkanInstance::~VulkanInstance() {
   vkDestroyInstance(instance, nullptr);
 }
 
-VulkanDevice::VulkanDevice(VulkanInstance& instance, std::vector<const char*> extensions) : owner(instance) {
+VulkanDevice::VulkanDevice(VulkanInstance& instance, std::vector<const char*> extensions, const void* pnext)
+    : owner(instance) {
   float priority = 1.0f;
   VkDeviceQueueCreateInfo queue_info{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   queue_info.queueFamilyIndex = 0;
   queue_info.queueCount = 1;
   queue_info.pQueuePriorities = &priority;
-  VkDeviceCreateInfo info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+  VkDeviceCreateInfo info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, pnext};
   info.queueCreateInfoCount = 1;
   info.pQueueCreateInfos = &queue_info;
   info.enabledExtensionCount = static_cast<uint32_t>(extensions.size());

@@ -47,6 +47,8 @@ struct InstanceOptions {
   bool ntbridge = true;
   bool validation = true;
   uint32_t api_version = VK_API_VERSION_1_1;
+  // Enabled beside VK_EXT_debug_utils (surface extensions for the WSI tests).
+  std::vector<const char*> extensions;
 };
 
 // One instance, the test physical device (NTBRIDGE_TEST_DEVICE picks by name; lavapipe by default).
@@ -68,8 +70,10 @@ class VulkanInstance {
 // A device with VK_KHR_external_memory_win32 enabled (unless `extensions` says otherwise).
 class VulkanDevice {
  public:
+  // `pnext` is chained to VkDeviceCreateInfo (VkDeviceGroupDeviceCreateInfo for the device-group tests).
   VulkanDevice(VulkanInstance& instance,
-               std::vector<const char*> extensions = {"VK_KHR_external_memory_win32"});
+               std::vector<const char*> extensions = {"VK_KHR_external_memory_win32"},
+               const void* pnext = nullptr);
   ~VulkanDevice();
   VulkanDevice(const VulkanDevice&) = delete;
   VulkanDevice& operator=(const VulkanDevice&) = delete;

@@ -1,11 +1,9 @@
 // Win32 semaphores and fences between real processes (started with exec): host and queue operations in one
 // process seen by the other, and a process killed while it holds or waits on a payload.
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <thread>
 
 #include "sync_support.hpp"
@@ -15,33 +13,6 @@ namespace {
 
 constexpr uint64_t kMs = 1000 * 1000;
 
-struct SyncChild {
-  pid_t pid = -1;
-  int Wait() {
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-};
-
-SyncChild Start(const std::vector<std::string>& args) {
-  const char* program = std::getenv("NTBRIDGE_SYNC_CHILD");
-  std::vector<std::string> all = {program != nullptr ? program : "ntbridge_sync_child"};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  SyncChild c;
-  c.pid = fork();
-  if (c.pid == 0) {
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return c;
-}
-
-std::string Narrow(const std::wstring& w) { return std::string(w.begin(), w.end()); }
-
 class SyncCrossProcess : public SyncTest {};
 
 TEST_F(SyncCrossProcess, HostSignalWakesAWaitInAnotherProcess) {
@@ -50,7 +21,7 @@ TEST_F(SyncCrossProcess, HostSignalWakesAWaitInAnotherProcess) {
                                             nullptr, 0, name.c_str()};
   VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemNt, &win32);
   ASSERT_NE(a, VK_NULL_HANDLE);
-  SyncChild child = Start({"wait", Narrow(name), "5", "20000"});
+  SyncChild child = StartSyncChild({"wait", Narrow(name), "5", "20000"});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(s->HostSignal(a, 5), VK_SUCCESS);
   EXPECT_EQ(child.Wait(), 0);
@@ -66,7 +37,7 @@ TEST_F(SyncCrossProcess, AnotherProcessReleasesThisQueue) {
   VkFence done = s->Fence(false);
   ASSERT_EQ(s->Submit({{a, 3}}, {}, done), VK_SUCCESS);
   EXPECT_EQ(s->WaitFence(done, 50 * kMs), VK_TIMEOUT);
-  SyncChild child = Start({"signal", Narrow(name), "3"});
+  SyncChild child = StartSyncChild({"signal", Narrow(name), "3"});
   EXPECT_EQ(child.Wait(), 0);
   EXPECT_EQ(s->WaitFence(done, 10000 * kMs), VK_SUCCESS);
   vkDestroyFence(s->dev->device, done, nullptr);
@@ -79,7 +50,7 @@ TEST_F(SyncCrossProcess, AFenceSignalledByAnotherProcessesSubmission) {
                                         nullptr, 0, name.c_str()};
   VkFence f = s->Fence(false, kFenceNt, &win32);
   ASSERT_NE(f, VK_NULL_HANDLE);
-  SyncChild child = Start({"fence", Narrow(name)});
+  SyncChild child = StartSyncChild({"fence", Narrow(name)});
   EXPECT_EQ(child.Wait(), 0);
   EXPECT_EQ(s->WaitFence(f, 10000 * kMs), VK_SUCCESS);
   vkDestroyFence(s->dev->device, f, nullptr);
@@ -94,7 +65,7 @@ TEST_F(SyncCrossProcess, AKilledSignallerIsReportedNotWaitedForForever) {
   std::wstring name = UniqueName("xkill");
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
-  SyncChild child = Start({"hold", Narrow(name), std::to_string(ready[1])});
+  SyncChild child = StartSyncChild({"hold", Narrow(name), std::to_string(ready[1])});
   close(ready[1]);
   char byte = 0;
   ASSERT_EQ(read(ready[0], &byte, 1), 1) << "the child did not create the semaphore";
@@ -119,13 +90,13 @@ TEST_F(SyncCrossProcess, AKilledWaiterLeavesThePayloadWorking) {
                                             nullptr, 0, name.c_str()};
   VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemNt, &win32);
   ASSERT_NE(a, VK_NULL_HANDLE);
-  SyncChild child = Start({"wait", Narrow(name), "100", "60000"});
+  SyncChild child = StartSyncChild({"wait", Narrow(name), "100", "60000"});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   kill(child.pid, SIGKILL);
   EXPECT_EQ(child.Wait(), 128 + SIGKILL);
   ASSERT_EQ(s->HostSignal(a, 2), VK_SUCCESS);
   EXPECT_EQ(s->HostWait(a, 2, 0), VK_SUCCESS);
-  SyncChild second = Start({"wait", Narrow(name), "2", "20000"});
+  SyncChild second = StartSyncChild({"wait", Narrow(name), "2", "20000"});
   EXPECT_EQ(second.Wait(), 0) << "a new process cannot use the payload after a waiter was killed";
   vkDestroySemaphore(s->dev->device, a, nullptr);
 }

@@ -24,10 +24,11 @@ int CountThreads() {
   return n;
 }
 
-// Two host-visible buffers and a command pool: fill `src` on the GPU, or copy `src` to `dst`.
+// Two host-visible buffers: fill `src` on the GPU, or copy `src` to `dst` (submitted with
+// SyncDevice::Submit).
 class GpuWork {
  public:
-  explicit GpuWork(VulkanDevice& dev) : dev_(dev) {
+  explicit GpuWork(VulkanDevice& dev) : dev_(dev), recorder_(dev) {
     for (int i = 0; i < 2; ++i) {
       VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
       bi.size = 256;
@@ -38,23 +39,18 @@ class GpuWork {
       EXPECT_EQ(dev.Allocate(req.size, dev.HostVisibleType(), nullptr, &memory_[i]), VK_SUCCESS);
       vkBindBufferMemory(dev.device, buffers_[i], memory_[i], 0);
     }
-    VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-    pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-    vkCreateCommandPool(dev.device, &pi, nullptr, &pool_);
   }
   ~GpuWork() {
     vkDeviceWaitIdle(dev_.device);
-    for (VkCommandBuffer c : commands_) vkFreeCommandBuffers(dev_.device, pool_, 1, &c);
-    vkDestroyCommandPool(dev_.device, pool_, nullptr);
     for (int i = 0; i < 2; ++i) {
       vkDestroyBuffer(dev_.device, buffers_[i], nullptr);
       dev_.Free(memory_[i]);
     }
   }
-  VkCommandBuffer Fill(uint32_t value) {
+  std::vector<VkCommandBuffer> Fill(uint32_t value) {
     return Record([&](VkCommandBuffer c) { vkCmdFillBuffer(c, buffers_[0], 0, 256, value); });
   }
-  VkCommandBuffer Copy() {
+  std::vector<VkCommandBuffer> Copy() {
     return Record([&](VkCommandBuffer c) {
       VkBufferCopy region{0, 0, 256};
       vkCmdCopyBuffer(c, buffers_[0], buffers_[1], 1, &region);
@@ -64,62 +60,22 @@ class GpuWork {
   uint32_t Dst() { return dev_.ReadU32(memory_[1]); }
   void SetSrc(uint32_t v) { dev_.WriteU32(memory_[0], v); }
 
-  // One batch: waits, `command`, signals, fence.
-  VkResult Submit(VkCommandBuffer command, const std::vector<SyncDevice::Op>& waits,
-                  const std::vector<SyncDevice::Op>& signals, VkFence fence) {
-    std::vector<VkSemaphore> ws, ss;
-    std::vector<uint64_t> wv, sv;
-    std::vector<VkPipelineStageFlags> stages;
-    for (const auto& o : waits) {
-      ws.push_back(o.semaphore);
-      wv.push_back(o.value);
-      stages.push_back(VK_PIPELINE_STAGE_ALL_COMMANDS_BIT);
-    }
-    for (const auto& o : signals) {
-      ss.push_back(o.semaphore);
-      sv.push_back(o.value);
-    }
-    VkTimelineSemaphoreSubmitInfo t{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
-                                    nullptr,
-                                    static_cast<uint32_t>(wv.size()),
-                                    wv.data(),
-                                    static_cast<uint32_t>(sv.size()),
-                                    sv.data()};
-    VkSubmitInfo info{VK_STRUCTURE_TYPE_SUBMIT_INFO, &t};
-    info.waitSemaphoreCount = static_cast<uint32_t>(ws.size());
-    info.pWaitSemaphores = ws.data();
-    info.pWaitDstStageMask = stages.data();
-    info.commandBufferCount = 1;
-    info.pCommandBuffers = &command;
-    info.signalSemaphoreCount = static_cast<uint32_t>(ss.size());
-    info.pSignalSemaphores = ss.data();
-    return vkQueueSubmit(dev_.queue, 1, &info, fence);
-  }
-
  private:
   template <typename F>
-  VkCommandBuffer Record(F&& f) {
-    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, nullptr, pool_,
-                                   VK_COMMAND_BUFFER_LEVEL_PRIMARY, 1};
-    VkCommandBuffer c = VK_NULL_HANDLE;
-    vkAllocateCommandBuffers(dev_.device, &ai, &c);
-    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    vkBeginCommandBuffer(c, &bi);
-    f(c);
-    // Host reads after the fence or semaphore see the transfer's writes.
-    VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT,
-                            VK_ACCESS_HOST_READ_BIT};
-    vkCmdPipelineBarrier(c, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0,
-                         nullptr, 0, nullptr);
-    vkEndCommandBuffer(c);
-    commands_.push_back(c);
-    return c;
+  std::vector<VkCommandBuffer> Record(F&& f) {
+    return {recorder_.Record([&](VkCommandBuffer c) {
+      f(c);
+      // Host reads after the fence or semaphore see the transfer's writes.
+      VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT,
+                              VK_ACCESS_HOST_READ_BIT};
+      vkCmdPipelineBarrier(c, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0,
+                           nullptr, 0, nullptr);
+    })};
   }
   VulkanDevice& dev_;
   VkBuffer buffers_[2] = {};
   VkDeviceMemory memory_[2] = {};
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  std::vector<VkCommandBuffer> commands_;
+  CommandRecorder recorder_;
 };
 
 class SyncQueue : public SyncTest {};
@@ -133,7 +89,7 @@ TEST_F(SyncQueue, QueueWaitHoldsBackTheWorkAfterItUntilTheHostSignal) {
   close(Fd(h));
   VkFence done = s->Fence(false);
   gpu.SetSrc(0xAAAA);
-  ASSERT_EQ(gpu.Submit(gpu.Copy(), {{b, 1}}, {}, done), VK_SUCCESS);  // wait before signal
+  ASSERT_EQ(s->Submit({{b, 1}}, {}, done, gpu.Copy()), VK_SUCCESS);  // wait before signal
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(vkGetFenceStatus(s->dev->device, done), VK_NOT_READY)
       << "the work ran before the semaphore allowed it";
@@ -153,7 +109,7 @@ TEST_F(SyncQueue, QueueSignalIsPublishedAfterTheWorkBeforeIt) {
   VkSemaphore b = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0);
   ASSERT_EQ(s->ImportSemaphore(b, kSemKmt, k), VK_SUCCESS);
   for (uint32_t round = 1; round <= 20; ++round) {
-    ASSERT_EQ(gpu.Submit(gpu.Fill(0xC000 + round), {}, {{a, round}}, VK_NULL_HANDLE), VK_SUCCESS);
+    ASSERT_EQ(s->Submit({}, {{a, round}}, VK_NULL_HANDLE, gpu.Fill(0xC000 + round)), VK_SUCCESS);
     ASSERT_EQ(s->HostWait(b, round, 5000 * kMs), VK_SUCCESS) << "round " << round;
     EXPECT_EQ(gpu.Src(), 0xC000 + round) << "the signal was seen before the fill it follows completed";
   }
@@ -170,8 +126,8 @@ TEST_F(SyncQueue, BinarySemaphoreSignalThenWaitAcrossImport) {
   close(Fd(h));
   VkFence done = s->Fence(false);
   for (uint32_t round = 1; round <= 10; ++round) {
-    ASSERT_EQ(gpu.Submit(gpu.Fill(0xD000 + round), {}, {{a, 0}}, VK_NULL_HANDLE), VK_SUCCESS);
-    ASSERT_EQ(gpu.Submit(gpu.Copy(), {{b, 0}}, {}, done), VK_SUCCESS);
+    ASSERT_EQ(s->Submit({}, {{a, 0}}, VK_NULL_HANDLE, gpu.Fill(0xD000 + round)), VK_SUCCESS);
+    ASSERT_EQ(s->Submit({{b, 0}}, {}, done, gpu.Copy()), VK_SUCCESS);
     ASSERT_EQ(s->WaitFence(done, 5000 * kMs), VK_SUCCESS) << "round " << round;
     EXPECT_EQ(gpu.Dst(), 0xD000 + round);
     vkResetFences(s->dev->device, 1, &done);
