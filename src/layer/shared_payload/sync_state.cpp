@@ -119,7 +119,10 @@ std::string SealNames(unsigned seals) {
     s.append(name);  // one append each: GCC 12 at -O3 warns (-Wrestrict) on the '+=' pair
     seals &= ~bit;
   }
-  if (seals) s += (s.empty() ? "" : "|") + Hex(seals);
+  if (seals) {
+    if (!s.empty()) s.push_back('|');
+    s.append(Hex(seals));
+  }
   return s.empty() ? "none" : s;
 }
 
