@@ -205,18 +205,24 @@ void QueueBridge::Flush() {
 // semaphore once its state allows.
 void QueueBridge::GateLoop() {
   std::vector<WaitItem> items;
+  std::vector<uint64_t> signalled;  // payloads that a queue signal pending here publishes into (sorted)
   for (;;) {
     uint32_t bell = doorbell_.Load();
     items.clear();
+    signalled.clear();
     {
       std::lock_guard lock(mutex_);
       if (stopping_) return;
+      // Sorted once, looked up per wait: this runs on every wake of the gate, with as many waits and signals
+      // pending as the application keeps in flight (a scan of every signal per wait cost the gate O(waits x
+      // signals) per handoff: 16 000 comparisons with 128 of each).
+      for (const SignalJob& s : signals_) {
+        for (const Publish& p : s.publishes) signalled.push_back(p.state->id());
+      }
+      std::sort(signalled.begin(), signalled.end());
       for (const WaitJob& job : waits_) {
         // A queue signal of the same payload pending here can still satisfy it: never abandoned then.
-        bool local = false;
-        for (const SignalJob& s : signals_) {
-          for (const Publish& p : s.publishes) local = local || p.state->id() == job.state->id();
-        }
+        const bool local = std::binary_search(signalled.begin(), signalled.end(), job.state->id());
         items.push_back({job.state.get(), job.value, job.consume, local});
       }
     }
