@@ -33,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench_sync_vk.hpp"
+#include "bench_sync.hpp"  // NowNs, Quantile
 
 namespace ntbridge::bench {
 namespace {
@@ -44,18 +44,7 @@ void CudaCheck(cudaError_t e, const char* what) {
   if (e != cudaSuccess) Die(std::string(what) + ": " + cudaGetErrorString(e));
 }
 
-int64_t NowNs() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
-
-double Median(std::vector<double> xs) {
-  if (xs.empty()) return 0;
-  auto mid = xs.begin() + static_cast<long>(xs.size() / 2);
-  std::nth_element(xs.begin(), mid, xs.end());
-  return *mid;
-}
+double Median(std::vector<double> xs) { return Quantile(xs, 0.5); }  // (a copy: Quantile reorders)
 
 int EnvInt(const char* name, int fallback) {
   const char* env = std::getenv(name);
