@@ -22,7 +22,8 @@
 //                        trip (sample by sample), with ratios within each cycle: on a busy machine the legs
 //                        of one cycle see the same moment, the targets' ratios come from these
 // The ping-pongs wait with UINT64_MAX, as applications do (NTBRIDGE_BENCH_WAIT_TIMEOUT_NS sets another).
-// The operations of one process (scale, export / import / free) are in bench_sync_ops.cpp.
+// The GPU -> GPU chains between the two processes are in bench_sync_chain.cpp, the operations of one process
+// (scale, export / import / free) in bench_sync_ops.cpp.
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
@@ -42,6 +43,7 @@
 #include <thread>
 
 #include "bench_sync.hpp"
+#include "bench_sync_peer.hpp"
 
 namespace ntbridge::bench {
 
@@ -53,87 +55,21 @@ bool SkipUnless(benchmark::State& state, bool can, const std::string& why) {
   return true;
 }
 
+namespace peer {
+Pinger* g_pinger = nullptr;
+}  // namespace peer
+
 namespace {
+
+using namespace peer;
 
 constexpr uint64_t kTimeoutNs = 10'000'000'000;  // a fence wait this long means something hangs
 
-// The timeout of the ping-pongs' vkWaitSemaphores: UINT64_MAX, as applications wait (the layer checks for
-// a dead peer only on waits without a deadline, so a finite one would measure a path they do not take);
-// NTBRIDGE_BENCH_WAIT_TIMEOUT_NS sets another.
-uint64_t WaitTimeout() {
-  static const uint64_t timeout = [] {
-    const char* env = std::getenv("NTBRIDGE_BENCH_WAIT_TIMEOUT_NS");
-    return env != nullptr ? std::strtoull(env, nullptr, 0) : UINT64_MAX;
-  }();
-  return timeout;
-}
 constexpr int kWarmup = 20;  // round trips left out of each batch
 
 int RoundTrips() {
   const char* env = std::getenv("NTBRIDGE_BENCH_ROUND_TRIPS");
   return env != nullptr ? std::max(10, std::atoi(env)) : 2000;
-}
-
-// Which pair of semaphores a ping-pong runs over.
-enum class Path : int32_t { kFutex, kWin32, kFd, kDriverLocal };
-constexpr int kPaths = 4;
-const char* PathName(Path p) {
-  return p == Path::kFutex ? "futex" : p == Path::kWin32 ? "win32" : p == Path::kFd ? "fd" : "driver_local";
-}
-
-// The page A and B share (a memfd): per path, the raw futex words (futex path only), the end flag and B's
-// timestamps. Paths have lanes of their own, so that several run interleaved.
-struct Control {
-  struct Lane {
-    std::atomic<uint32_t> a2b{0};  // futex words of the reference
-    std::atomic<uint32_t> b2a{0};
-    std::atomic<uint32_t> stop{0};
-    std::atomic<int64_t> b_woke_ns{0};  // when B's wait on a2b returned
-    std::atomic<int64_t> b_sent_ns{0};  // just before B signalled b2a
-  };
-  Lane lanes[kPaths];
-};
-static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free);
-static_assert(sizeof(Control) <= 4096);
-
-// A futex in a MAP_SHARED page: not FUTEX_PRIVATE_FLAG, so the wake reaches the other process.
-void FutexWait(std::atomic<uint32_t>& word, uint32_t expected) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT, expected, nullptr, nullptr, 0);
-}
-void FutexWake(std::atomic<uint32_t>& word) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
-void FutexAwait(std::atomic<uint32_t>& word, uint32_t value) {
-  for (uint32_t cur; (cur = word.load()) != value;) FutexWait(word, cur);
-}
-void FutexSet(std::atomic<uint32_t>& word, uint32_t value) {
-  word.store(value);
-  FutexWake(word);
-}
-
-// Messages between A and B (one SOCK_SEQPACKET packet each, maybe with a descriptor).
-enum Op : int32_t { kControlPage = 1, kImport, kRun, kReply, kQuit };
-struct Message {
-  int32_t op = 0;
-  int32_t path = 0;   // kImport, kRun, kReply: a Path
-  int32_t index = 0;  // kImport: 0 = a2b, 1 = b2a
-  int32_t result = 0;
-  uint64_t value = 0;  // kRun: the first value
-};
-
-void Send(int s, const Message& m, int fd = -1) {
-  if (!SendFd(s, fd, &m, sizeof m)) Die("cannot talk to the peer process");
-}
-Message Receive(int s, int* fd = nullptr) {
-  Message m;
-  int received = -1;
-  if (!ReceiveFd(s, &received, &m, sizeof m)) Die("the peer process is gone");
-  if (fd != nullptr) {
-    *fd = received;
-  } else if (received >= 0) {
-    close(received);
-  }
-  return m;
 }
 
 // B's half of a ping-pong: wait for a2b to reach v, note the time, signal b2a with v; until A sets `stop`.
@@ -193,6 +129,14 @@ int PeerMain(int s) {
         Send(s, {kReply, static_cast<int32_t>(path)});
       });
       reply.op = 0;  // the loop answers when it ends
+    } else if (m.op == kChain &&
+               (m.path == static_cast<int32_t>(Path::kWin32) || m.path == static_cast<int32_t>(Path::kFd))) {
+      const int i = m.path == static_cast<int32_t>(Path::kWin32) ? 0 : 1;
+      reply.result = sides[i] ? PeerSubmitChain(*sides[i], imported[i][0], imported[i][1], m.value, m.index)
+                              : VK_ERROR_INITIALIZATION_FAILED;
+    } else if (m.op == kRelay && c != nullptr) {
+      if (!sides[1]) sides[1] = std::make_unique<SyncSide>(Side::kFd);
+      reply.result = StartRelayHalf(*sides[1], c->relay, true, m.value, m.index);
     }
     if (fd >= 0) close(fd);
     if (reply.op == kReply) Send(s, reply);
@@ -200,6 +144,7 @@ int PeerMain(int s) {
   for (std::thread& t : loops) {
     if (t.joinable()) t.join();
   }
+  if (sides[1]) EndRelay(*sides[1]);
   for (int i = 0; i < 2; ++i) {
     for (VkSemaphore sem : imported[i]) {
       if (sem != VK_NULL_HANDLE) sides[i]->DestroySemaphore(sides[i]->device, sem, nullptr);
@@ -207,19 +152,6 @@ int PeerMain(int s) {
   }
   return 0;
 }
-
-// A's state: the sides, the peer, the semaphores of each path, the next value of each.
-struct Pinger {
-  std::unique_ptr<SyncSide> sides[2];  // win32, fd
-  int peer = -1;
-  pid_t peer_pid = -1;
-  Control* control = nullptr;
-  VkSemaphore a2b[kPaths] = {}, b2a[kPaths] = {};  // by Path (none for kFutex)
-  std::string why_not[kPaths];                     // empty: the path runs
-  uint64_t next[kPaths] = {1, 1, 1, 1};
-  SyncSide* Of(Path p) { return p == Path::kFutex ? nullptr : sides[p == Path::kWin32 ? 0 : 1].get(); }
-};
-Pinger* g = nullptr;
 
 void StartPeer(Pinger& p) {
   int pair[2];
@@ -273,6 +205,24 @@ void SetUpPath(Pinger& p, Path path) {
   }
 }
 
+}  // namespace
+
+void peer::StopPeerLoop(Pinger& p, Path path) {
+  const int i = static_cast<int>(path);
+  Control::Lane& lane = p.control->lanes[i];
+  const uint64_t v = p.next[i]++;
+  lane.stop.store(1);
+  if (path == Path::kFutex) {
+    FutexSet(lane.a2b, static_cast<uint32_t>(v));
+  } else {
+    p.Of(path)->Signal(p.a2b[i], v);
+  }
+  Receive(p.peer);
+  lane.stop.store(0);
+}
+
+namespace {
+
 void StopPeer(Pinger& p) {
   Send(p.peer, {kQuit});
   waitpid(p.peer_pid, nullptr, 0);
@@ -289,7 +239,7 @@ struct Leg {
 // One batch of round trips over `legs`, taken in turn (leg 0, leg 1, ..., leg 0, ...), so that every leg
 // sees the same moments of a busy machine. Its time is the median A -> B latency of the first leg.
 void PingPong(benchmark::State& state, std::vector<Leg> legs) {
-  Pinger& p = *g;
+  Pinger& p = *g_pinger;
   if (legs.size() == 1) {
     const std::string& why = p.why_not[static_cast<int>(legs[0].path)];
     if (SkipUnless(state, why.empty(), why)) return;
@@ -547,7 +497,7 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--peer") == 0) return PeerMain(std::atoi(argv[2]));
   benchmark::Initialize(&argc, argv);
   Pinger pinger;
-  g = &pinger;
+  g_pinger = &pinger;
   StartPeer(pinger);
   pinger.sides[0] = std::make_unique<SyncSide>(Side::kWin32);
   pinger.sides[1] = std::make_unique<SyncSide>(Side::kFd);
@@ -564,10 +514,12 @@ int main(int argc, char** argv) {
       "fd_fences", pinger.sides[1]->exports_fences ? "yes" : "no: " + pinger.sides[1]->why_not_fences);
   SetUpQueueWait(pinger);
   RegisterHandoffBenchmarks();
+  RegisterChainBenchmarks();
   RegisterOpsBenchmarks(pinger.sides[0].get(), pinger.sides[1].get());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   StopPeer(pinger);
+  EndRelay(*pinger.sides[1]);
   TearDownQueueWait();
   TearDownOpsBenchmarks();
   for (int i = 0; i < kPaths; ++i) {

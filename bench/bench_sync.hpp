@@ -1,4 +1,5 @@
-// The two halves of ntbridge_bench_sync: the handoffs between processes (bench_sync.cpp, with main) and the
+// The parts of ntbridge_bench_sync: the host and queue handoffs between processes (bench_sync.cpp, with main;
+// bench_sync_peer.hpp: the two processes), the GPU -> GPU chains between them (bench_sync_chain.cpp) and the
 // operations of one process (bench_sync_ops.cpp: scale, export / import / free).
 #pragma once
 

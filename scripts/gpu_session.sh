@@ -9,6 +9,11 @@
 #                                          an eighth vkCreateInstance in one process), on the NVIDIA device
 #   scripts/gpu_session.sh demo            ntbridge demo with GPU and with CPU synchronisation
 #   scripts/gpu_session.sh bench           the memory and sync benchmarks (JSON)
+#   scripts/gpu_session.sh bench-sync      the semaphore and fence set of issues 12 and 13 (about 6 minutes):
+#                                          handoffs between processes (host, queue, GPU -> GPU) and Vulkan ->
+#                                          CUDA, each through the layer against the driver's opaque fd, then
+#                                          export / import / free and 10 000 live semaphores; JSON and
+#                                          summary.txt in $OUT (scripts/bench.sh --only sync-gpu)
 # Each run command writes its logs and JSON to $OUT (or ./gpu-out) and ends in well under 10 minutes; the
 # two-GPU tests (issue 16) need the nvidia-h200-x2 kind and run as part of `tests`.
 set -euo pipefail
@@ -48,6 +53,7 @@ case "${1:-}" in
     cp -a build-gpu/bench/lib gpu-run/bench/ 2>/dev/null || true
     find gpu-run -type f -perm -u+x -exec strip --strip-unneeded {} \; 2>/dev/null || true
     cp scripts/gtest_each.sh gpu-run/
+    git describe --always --dirty > gpu-run/COMMIT 2>/dev/null || true  # machine.txt of bench-sync names it
     du -sh gpu-run
     if [ ! -d .gl ] || [ -z "$(ls .gl/*.deb 2>/dev/null)" ]; then
       mkdir -p .gl /tmp/amd64/partial
@@ -82,8 +88,13 @@ case "${1:-}" in
         2>&1 | tail -40
     done
     ;;
+  bench-sync)
+    loader
+    # --no-install: this machine reaches no package mirror. bench.sh keeps each part within its limit.
+    scripts/bench.sh --no-build --no-install --build-dir gpu-run --reps "${REPS:-10}" --only sync-gpu "$out"
+    ;;
   *)
-    sed -n 2,14p "$0"
+    sed -n 2,19p "$0"
     exit 64
     ;;
 esac

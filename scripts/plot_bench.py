@@ -139,12 +139,20 @@ def summarize_sync(results, summary, out):
     parts, whose names (scale_*/SIDE/N, op/SIDE) they would otherwise match. The targets on latencies come
     from the interleaved benchmarks, whose legs take turns round trip by round trip: a ratio of two legs of
     one repetition compares the same moments of the machine."""
-    path = os.path.join(results, "sync.json")
-    if not os.path.exists(path):
-        return
-    times, _, errors, ctx = load(path)
-    reps = load_repetitions(path)
+    # sync.json (the whole program) and/or its parts (scripts/bench.sh --only sync-gpu); cuda-sync.json.
+    paths = [os.path.join(results, n + ".json") for n in ("sync", "sync-handoff", "sync-ops", "sync-scale")]
+    paths = [p for p in paths if os.path.exists(p)]
     rows = summary["sync"] = []
+    if not paths:
+        summarize_cuda_sync(results, summary, out, rows)
+        return
+    times, errors, ctx, reps = {}, {}, {}, {}
+    for path in paths:
+        t, _, e, c = load(path)
+        times.update(t)
+        errors.update(e)
+        ctx = ctx or c
+        reps.update(load_repetitions(path))
     summary["context"]["sync"] = {k: ctx.get(k) for k in ("vk_device", "vk_driver", "machine", "fd_semaphores",
                                                          "fd_fences", "host_name", "date", "num_cpus")}
 
@@ -153,9 +161,10 @@ def summarize_sync(results, summary, out):
 
     out.append("== Semaphores and fences (sync.json): A -> B latencies, medians over repetitions of the "
                "per-repetition medians ==")
-    for name in ("interleaved/wakeup", "interleaved/queue_handoff", "interleaved/queue_wait"):
+    for name in ("interleaved/wakeup", "interleaved/queue_handoff", "interleaved/queue_wait",
+                 "interleaved/gpu_handoff"):
         if name in reps:
-            keys = sorted(k for k in reps[name][0] if k.endswith("_us") and not k.endswith("_p90_us"))
+            keys = sorted(k for k in reps[name][0] if k.endswith("_us") and not k.endswith(("_p10_us", "_p90_us")))
             out.append("%-28s %s" % (name, "  ".join("%s %.1f µs" % (k[:-3], med(series(name, k))) for k in keys)))
     for name in sorted(times):
         if re.match(r"^(wakeup|queue_handoff|queue_wait)/", name):
@@ -197,6 +206,12 @@ def summarize_sync(results, summary, out):
         paired(lambda a, b: a / b, series(qw, "win32_minus_driver_us"), series(w, "win32_us")), 1.0,
         "the extra delay of the GPU work behind a shared payload, in host wake-ups")
     add("queue wait win32 / driver opaque fd", within(qw, "win32_over_fd"), 1.05)
+    g = "interleaved/gpu_handoff"
+    add("GPU -> GPU handoff win32 / driver opaque fd", within(g, "win32_over_fd"), 1.05,
+        "queues of two processes, chains queued before the clock starts")
+    add("GPU -> GPU handoff win32 / raw futex (the floor)", within(g, "win32_over_futex"), float("inf"))
+    add("GPU -> GPU handoff win32 / relay (the same threads, no layer)", within(g, "win32_over_relay"),
+        float("inf"), "plain driver semaphores carried by host threads and futex words of the application")
     t = times.get
     for name in sorted(times):
         m = re.match(r"^(scale_[a-z_]+)/(win32|fd|driver)/(\d+)$", name)
@@ -212,6 +227,51 @@ def summarize_sync(results, summary, out):
             else:
                 out.append("%-58s win32 %s; fd: %s" % (m.group(1), fmt_ns(med(times[name])),
                                                       errors.get(m.group(1) + "/fd", "not run")))
+    summarize_cuda_sync(results, summary, out, rows)
+
+
+def summarize_cuda_sync(results, summary, out, rows):
+    """Vulkan -> CUDA handoffs (bench/cuda/bench_cuda_sync.cpp, issue 13), from cuda-sync.json."""
+    path = os.path.join(results, "cuda-sync.json")
+    if not os.path.exists(path):
+        return
+    times, _, errors, ctx = load(path)
+    reps = load_repetitions(path)
+    summary["context"]["cuda_sync"] = {k: ctx.get(k) for k in ("vk_device", "vk_driver", "cuda_device",
+                                                              "cuda_runtime_driver", "machine", "date")}
+    out.append("== Vulkan -> CUDA (cuda-sync.json): libntbridge_cuda against the fd extensions ==")
+    for err, names in sorted({e: [n for n in errors if errors[n] == e] for e in errors.values()}.items()):
+        out.append("not measured (%s): %s" % (err, ", ".join(names)))
+    h = "interleaved/cuda_handoff"
+
+    def series(counter):
+        return [r[counter] for r in reps.get(h, []) if counter in r]
+
+    if h in reps:
+        out.append("%-28s %s" % (h, "  ".join("%s %.1f µs" % (k[:-3], med(series(k))) for k in sorted(reps[h][0])
+                                             if k.endswith("_us"))))
+    for label, counter, note in (
+            ("Vulkan queue signal -> CUDA work ran, ntbridge / fd", "one_way_ntbridge_over_fd",
+             "host vkQueueSubmit -> cudaEventSynchronize returns"),
+            ("Vulkan <-> CUDA chain per handoff, ntbridge / fd", "chain_ntbridge_over_fd",
+             "queued before the clock starts")):
+        r = paired(lambda a: a, series(counter))
+        if r is None:
+            continue
+        verdict(r, 1.05)
+        r.update(label=label, target=1.05, note=note)
+        rows.append(r)
+        out.append("%-58s %.3f (95%% CI %.3f..%.3f, n=%d) target <= 1.05 %s  %s" % (
+            label, r["ratio"], r["ci_low"], r["ci_high"], r["n"], r["verdict"], note))
+    r = ratio(times.get("cuda_semaphore_import/ntbridge"), times.get("cuda_semaphore_import/fd"))
+    if r:
+        verdict(r, float("inf"))
+        r.update(label="CUDA import + destroy of a semaphore, CudaExternalSemaphore / cudaImportExternalSemaphore",
+                 target=None, note="")
+        rows.append(r)
+        out.append("%-58s %.3f (95%% CI %.3f..%.3f, n=%d) (informative) %s vs %s" % (
+            "CUDA semaphore import + destroy, ntbridge / fd", r["ratio"], r["ci_low"], r["ci_high"], r["n"],
+            fmt_ns(r["a_ns"]), fmt_ns(r["b_ns"])))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -386,10 +446,14 @@ def main():
         print("matplotlib is not installed: no PNG (apt-get install python3-matplotlib)", file=sys.stderr)
         return 0
 
-    panels = [p for p in ("ops", "scale", "share", "cuda") if summary[p]]
+    panels = [p for p in ("ops", "scale", "share", "cuda", "sync")
+              if summary[p] and (p != "sync" or any(r.get("target") for r in summary[p]))]
     if not panels:
         return 0
-    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 3.6 * len(panels)), squeeze=False)
+    heights = [max(3.6, 0.9 + 0.22 * sum(1 for r in summary["sync"] if r.get("target"))) if p == "sync" else 3.6
+               for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     for ax, panel in zip(axes[:, 0], panels):
         if panel == "ops":
             rows = summary["ops"]
@@ -452,6 +516,20 @@ def main():
             ax.set_ylabel("ntbridge / CUDA")
             ax.set_title("CUDA: bandwidth ntbridge/cudaMalloc; open time ntbridge/cudaIpcOpenMemHandle")
             ax.legend(fontsize=7)
+        elif panel == "sync":
+            # Every target of issues 12 and 13 as a fraction of its target (1 = on it), with the 95% CI.
+            rows = [r for r in summary["sync"] if r.get("target")]
+            y = [r["ratio"] / r["target"] for r in rows]
+            err = [[max(0.0, (r["ratio"] - r["ci_low"]) / r["target"]) for r in rows],
+                   [max(0.0, (r["ci_high"] - r["ratio"]) / r["target"]) for r in rows]]
+            ax.barh(range(len(rows)), y, xerr=err, capsize=3,
+                    color=[{"MET": "tab:green", "NOISE": "tab:orange"}.get(r["verdict"], "tab:red") for r in rows])
+            ax.axvline(1.0, color="black", lw=1, ls="--")
+            ax.set_yticks(range(len(rows)))
+            ax.set_yticklabels(["%s (<= %g)" % (r["label"], r["target"]) for r in rows], fontsize=7)
+            ax.invert_yaxis()
+            ax.set_xlabel("ratio / target (green: met, orange: noise, red: missed)")
+            ax.set_title("Semaphores and fences (issues 12, 13): each ratio over its target, 95% CI")
     ctx = next(iter(summary["context"].values()), {})
     fig.suptitle(args.title or "ntbridge benchmarks — %s; %s" % (ctx.get("vk_device"), ctx.get("machine")),
                  fontsize=9)

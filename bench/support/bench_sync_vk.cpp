@@ -184,12 +184,19 @@ void SyncSide::RecordWork(uint32_t family) {
   VkCommandPoolCreateInfo pinfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, nullptr, 0, family};
   if (vkCreateCommandPool(device, &pinfo, nullptr, &pool_) != VK_SUCCESS) Die("vkCreateCommandPool failed");
   VkCommandBufferAllocateInfo cinfo{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, nullptr, pool_,
-                                    VK_COMMAND_BUFFER_LEVEL_PRIMARY, 1};
-  if (vkAllocateCommandBuffers(device, &cinfo, &work) != VK_SUCCESS) Die("vkAllocateCommandBuffers failed");
+                                    VK_COMMAND_BUFFER_LEVEL_PRIMARY, 2};
+  VkCommandBuffer buffers[2];
+  if (vkAllocateCommandBuffers(device, &cinfo, buffers) != VK_SUCCESS) Die("vkAllocateCommandBuffers failed");
+  work = buffers[0];
+  tiny = buffers[1];
   VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   vkBeginCommandBuffer(work, &begin);
   vkCmdFillBuffer(work, buffer_, 0, kSize, 0x5a5a5a5a);
   vkEndCommandBuffer(work);
+  begin.flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT;
+  vkBeginCommandBuffer(tiny, &begin);
+  vkCmdFillBuffer(tiny, buffer_, 0, 4, 0x5a5a5a5a);
+  vkEndCommandBuffer(tiny);
 }
 
 SyncSide::~SyncSide() {

@@ -87,6 +87,9 @@ class SyncSide {
 
   // A small piece of GPU work: a command buffer filling a 64 KiB buffer (recorded once, reusable).
   VkCommandBuffer work = VK_NULL_HANDLE;
+  // The least GPU work: a command buffer filling 4 bytes of that buffer, recorded with
+  // VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT (a chain has it pending many times at once).
+  VkCommandBuffer tiny = VK_NULL_HANDLE;
 
  private:
   VkCommandPool pool_ = VK_NULL_HANDLE;

@@ -188,7 +188,8 @@ VKAPI_ATTR VkResult VKAPI_CALL SignalSemaphore(VkDevice device, const VkSemaphor
   auto state = SharedStateOf(*d, info->semaphore);
   if (!state) return d->next.SignalSemaphore(device, info);
   std::string error;
-  if (state->Signal(info->value, &error) != shared_payload::Status::kOk) {
+  // This device's queue waits that the signal satisfies are released before the other waiters wake.
+  if (shared_payload::SignalAndReleaseWaits(*d, *state, info->value, &error) != shared_payload::Status::kOk) {
     ReportSharedPayloadFault(*d, "vkSignalSemaphore", *state, error);
     return VK_ERROR_OUT_OF_HOST_MEMORY;
   }

@@ -102,6 +102,36 @@ TEST_F(SyncQueue, QueueWaitHoldsBackTheWorkAfterItUntilTheHostSignal) {
   vkDestroySemaphore(s->dev->device, b, nullptr);
 }
 
+// A host signal in the process that has queue waits on the payload releases them itself (QueueBridge::
+// SignalAndRelease), before the gate wakes: each wait only once the value reaches it, and through another
+// mapping of the same payload (the import) too.
+TEST_F(SyncQueue, HostSignalsReleaseQueueWaitsOnlyAtTheirValue) {
+  GpuWork gpu(*s->dev);
+  VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemNt);
+  HANDLE h = s->SemaphoreHandle(a, kSemNt);
+  VkSemaphore b = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0);
+  ASSERT_EQ(s->ImportSemaphore(b, kSemNt, h), VK_SUCCESS);
+  close(Fd(h));
+  constexpr uint32_t kRounds = 6;
+  VkFence done[kRounds];
+  for (uint32_t r = 0; r < kRounds; ++r) {
+    done[r] = s->Fence(false);
+    ASSERT_EQ(gpu.Submit(gpu.Fill(0xE000 + r), {{b, 2 * r + 2}}, {}, done[r]), VK_SUCCESS);
+  }
+  for (uint32_t r = 0; r < kRounds; ++r) {
+    ASSERT_EQ(s->HostSignal(a, 2 * r + 1), VK_SUCCESS);  // one short of this round's wait
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(vkGetFenceStatus(s->dev->device, done[r]), VK_NOT_READY)
+        << "round " << r << ": the work ran before the counter reached its wait's value";
+    ASSERT_EQ(s->HostSignal(a, 2 * r + 2), VK_SUCCESS);
+    ASSERT_EQ(s->WaitFence(done[r], 5000 * kMs), VK_SUCCESS) << "round " << r;
+    EXPECT_EQ(gpu.Src(), 0xE000 + r) << "round " << r;
+  }
+  for (VkFence f : done) vkDestroyFence(s->dev->device, f, nullptr);
+  vkDestroySemaphore(s->dev->device, a, nullptr);
+  vkDestroySemaphore(s->dev->device, b, nullptr);
+}
+
 TEST_F(SyncQueue, QueueSignalIsPublishedAfterTheWorkBeforeIt) {
   GpuWork gpu(*s->dev);
   VkSemaphore a = s->Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0, kSemKmt);

@@ -58,6 +58,13 @@ class QueueBridge {
   // or fence signalled (a binary semaphore's signal is consumed by this wait).
   void CommitWait(const Ticket& ticket, std::shared_ptr<SyncState> state, uint64_t value, bool consume);
 
+  // Signals `state` (SyncState::Signal) and, once the new value is visible and before its sleepers are woken,
+  // releases the queue waits of this device that it satisfies (timeline semaphores): by this thread, the
+  // host's or the publisher's, without the gate's wake-up in between, so that the GPU work behind them is
+  // one thread hop nearer. The gate still wakes, as every waiter on the payload does, and finds them gone.
+  // Binary semaphores and fences: the gate releases them.
+  Status SignalAndRelease(SyncState& state, uint64_t value, std::string* error);
+
   // vkQueueWaitIdle / vkDeviceWaitIdle returned: every queue signal the GPU has completed is published before
   // this returns (the application may look at the shared state right after), whether this thread or the
   // publisher does it.
@@ -69,6 +76,7 @@ class QueueBridge {
  private:
   explicit QueueBridge(DeviceData& device) : device_(device) {}
   void PublisherLoop();
+  void ReleaseWaits(const SyncState& state, uint64_t value);
   void GateLoop();
   void Report(const std::string& message) const;
 
@@ -109,5 +117,8 @@ class QueueBridge {
 // commands that read or reset shared payloads call it first, so that they see what a driver object would
 // show.
 void FlushBridgeOf(DeviceData& device);
+// A host signal of `state`: through the device's bridge, if it has made one (QueueBridge::SignalAndRelease),
+// else SyncState::Signal.
+Status SignalAndReleaseWaits(DeviceData& device, SyncState& state, uint64_t value, std::string* error);
 
 }  // namespace ntbridge::shared_payload

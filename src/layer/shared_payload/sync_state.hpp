@@ -46,6 +46,13 @@ class Doorbell {
   std::atomic<uint32_t> word_{0};
 };
 
+// Runs once a signal's new state is visible and before its sleepers are woken: the layer releases this
+// process's queue waits there, so that the GPU work behind them is woken before the threads that only look.
+struct BeforeWake {
+  void (*call)(void* context) = nullptr;
+  void* context = nullptr;
+};
+
 class SyncState {
  public:
   // A new payload: a memfd named "ntbridge-sync" of one page, sealed against growing, shrinking and further
@@ -76,8 +83,8 @@ class SyncState {
   Status Read(uint64_t* value, std::string* error) const;
   // Timeline: sets the counter to `value` (the caller has checked that it is greater than the current value;
   // a smaller one is ignored, the counter never goes back). Binary and fence: signalled (`value` ignored).
-  // Wakes every waiter of every process.
-  Status Signal(uint64_t value, std::string* error);
+  // Wakes every waiter of every process; `before_wake` first, when the state changed (BeforeWake).
+  Status Signal(uint64_t value, std::string* error, BeforeWake before_wake = {});
   // Binary semaphore and fence: unsignalled. (A timeline counter cannot be reset: kError.)
   Status Reset(std::string* error);
   // Binary semaphore: a wait operation that does not block; signalled -> unsignalled atomically. `*consumed`
