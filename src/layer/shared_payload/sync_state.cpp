@@ -121,7 +121,7 @@ std::string SealNames(unsigned seals) {
   }
   if (seals) {
     if (!s.empty()) s.push_back('|');
-    s.append(Hex(seals));  // not "|" + Hex(): GCC 12 at -O3 warns (-Wrestrict) on operator+ too
+    s.append(Hex(seals));
   }
   return s.empty() ? "none" : s;
 }
@@ -223,7 +223,7 @@ class PageView {
     return Status::kOk;
   }
 
-  Status Signal(uint64_t value, std::string* error) {
+  Status Signal(uint64_t value, std::string* error, BeforeWake before_wake = {}) {
     if (!CheckHeader(error)) return Status::kCorrupt;
     if (kind_ == Kind::kTimelineSemaphore) {
       uint64_t highest = highest_seen_->load(std::memory_order_acquire);
@@ -250,6 +250,7 @@ class PageView {
     // Order (all seq_cst): value, then seq, then the waiter count. A waiter registers, reads seq, then reads
     // the value; if it missed the value it registered before this load sees the count, and its seq is stale.
     At(page_->seq).fetch_add(1);
+    if (before_wake.call != nullptr) before_wake.call(before_wake.context);
     if (At(page_->waiters).load() != 0) futex::Wake(&page_->seq, false);
     return Status::kOk;
   }
@@ -483,12 +484,12 @@ bool SignalledByThisProcess(uint64_t id) {
   return g_signalled.count(id) != 0;
 }
 
-Status SyncState::Signal(uint64_t value, std::string* error) {
+Status SyncState::Signal(uint64_t value, std::string* error, BeforeWake before_wake) {
   if (!signalled_here_.exchange(true, std::memory_order_relaxed)) {
     std::lock_guard lock(g_signalled_mutex);
     g_signalled.insert(id_);
   }
-  return Page::View(*this).Signal(value, error);
+  return Page::View(*this).Signal(value, error, before_wake);
 }
 
 Status SyncState::Reset(std::string* error) { return Page::View(*this).Reset(error); }
