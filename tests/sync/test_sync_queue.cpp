@@ -116,7 +116,7 @@ TEST_F(SyncQueue, HostSignalsReleaseQueueWaitsOnlyAtTheirValue) {
   VkFence done[kRounds];
   for (uint32_t r = 0; r < kRounds; ++r) {
     done[r] = s->Fence(false);
-    ASSERT_EQ(gpu.Submit(gpu.Fill(0xE000 + r), {{b, 2 * r + 2}}, {}, done[r]), VK_SUCCESS);
+    ASSERT_EQ(s->Submit({{b, 2 * r + 2}}, {}, done[r], gpu.Fill(0xE000 + r)), VK_SUCCESS);
   }
   for (uint32_t r = 0; r < kRounds; ++r) {
     ASSERT_EQ(s->HostSignal(a, 2 * r + 1), VK_SUCCESS);  // one short of this round's wait
