@@ -1,8 +1,6 @@
-// A Vulkan producer and a CUDA consumer process share a buffer and two timeline semaphores by NT handles
-// (libntbridge sends them, libntbridge_cuda imports them), synchronised on the GPUs alone: frame f waits for
-// `done` >= f, is written, signals `ready` = f + 1; CUDA waits for that, reads it, signals `done` = f + 1.
+// A Vulkan and a CUDA process share a buffer and two timeline semaphores by NT handles, and only the GPUs
+// wait: Vulkan writes frame f once `done` = f and signals `ready` = f + 1; CUDA waits, reads, signals `done`.
 #include <cuda_runtime_api.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,7 +52,10 @@ int main(int argc, char** argv) {
   const vk::ExternalMemoryBufferCreateInfo external(win32);
   vk::raii::Buffer buffer(device, {{}, kSize, vk::BufferUsageFlagBits::eTransferDst, {}, {}, &external});
   const vk::MemoryRequirements needs = buffer.getMemoryRequirements();
-  const auto type = static_cast<uint32_t>(__builtin_ctz(needs.memoryTypeBits));
+  uint32_t type = 0;  // the first device-local memory type the buffer can have
+  while (!(needs.memoryTypeBits >> type & 1 && gpu.getMemoryProperties().memoryTypes[type].propertyFlags &
+                                                   vk::MemoryPropertyFlagBits::eDeviceLocal))
+    ++type;
   const vk::ExportMemoryAllocateInfo exported(win32);
   vk::raii::DeviceMemory memory(device, vk::MemoryAllocateInfo(needs.size, type, &exported));
   buffer.bindMemory(*memory, 0);
@@ -65,9 +66,8 @@ int main(int argc, char** argv) {
   int ends[2];  // to the consumer: this program again (exec); the NT handles go to it over a socket
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, ends) != 0) return 1;  // not close-on-exec: the consumer inherits
   std::string end = std::to_string(ends[1]);
-  char* consumer_argv[] = {argv[0], const_cast<char*>("--consumer"), end.data(), nullptr};
-  pid_t consumer;
-  if (posix_spawn(&consumer, "/proc/self/exe", nullptr, nullptr, consumer_argv, environ) != 0) return 1;
+  const pid_t consumer = fork();  // exec at once: a child of a Vulkan process must start afresh
+  if (consumer == 0) execl("/proc/self/exe", argv[0], "--consumer", end.c_str(), nullptr), _exit(127);
   nb::MemoryInfo info{needs.size, type, VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT};
   nb::SyncInfo sync{NTBRIDGE_SYNC_TIMELINE_SEMAPHORE, VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_BIT};
   nb::FillDeviceIds(vkGetInstanceProcAddr, *instance, *gpu, info);
