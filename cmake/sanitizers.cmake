@@ -7,10 +7,13 @@ set(NTBRIDGE_SANITIZE "" CACHE STRING "Sanitizers to build with (address,undefin
 # is a Valid Usage violation for the layer to report, not undefined behaviour of the layer.
 add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fno-strict-enums>)  # a C++ option (C has no such assumption)
 
+# C and C++ only: nvcc, which compiles the CUDA kernels (bench/cuda, src/tool/cuda), takes no such option; the
+# host code around them is instrumented like everything else.
 if(NTBRIDGE_SANITIZE)
-  add_compile_options(-fsanitize=${NTBRIDGE_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_compile_options(
+    "$<$<COMPILE_LANGUAGE:C,CXX>:-fsanitize=${NTBRIDGE_SANITIZE};-fno-omit-frame-pointer;-fno-sanitize-recover=all>")
   add_link_options(-fsanitize=${NTBRIDGE_SANITIZE})
   if(NTBRIDGE_SANITIZE MATCHES "undefined")
-    add_compile_options(-fno-sanitize=enum)
+    add_compile_options($<$<COMPILE_LANGUAGE:C,CXX>:-fno-sanitize=enum>)
   endif()
 endif()

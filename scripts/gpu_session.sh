@@ -7,7 +7,9 @@
 #   then, with the device tool, in the repository root there, carrying [".gl", "gpu-run"]:
 #   scripts/gpu_session.sh tests [FILTER]  every test program, one test per process (NVIDIA's driver refuses
 #                                          an eighth vkCreateInstance in one process), on the NVIDIA device
-#   scripts/gpu_session.sh demo            ntbridge demo with GPU and with CPU synchronisation
+#   scripts/gpu_session.sh demo            ntbridge demo with GPU and with CPU synchronisation, with the CUDA
+#                                          consumer, against the fd baseline (scripts/demo_baseline.sh), and
+#                                          the example Vulkan to CUDA
 #   scripts/gpu_session.sh bench           the memory and sync benchmarks (JSON)
 #   scripts/gpu_session.sh bench-sync      the semaphore and fence set of issues 12 and 13 (about 6 minutes):
 #                                          handoffs between processes (host, queue, GPU -> GPU) and Vulkan ->
@@ -31,6 +33,8 @@ loader() {
     export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   fi
   export VK_ADD_LAYER_PATH=$PWD/gpu-run/layer
+  # libntbridge and libntbridge_cuda (the CUDA consumer's plugin and the example need the latter).
+  export LD_LIBRARY_PATH=$PWD/gpu-run/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   export NTBRIDGE_TEST_DEVICE=${NTBRIDGE_TEST_DEVICE:-NVIDIA} NTBRIDGE_BENCH_DEVICE=${NTBRIDGE_BENCH_DEVICE:-NVIDIA}
   export NTBRIDGE_TEST_KEEP_RUNTIME_DIR=1 NTBRIDGE_STRESS_SECONDS=${NTBRIDGE_STRESS_SECONDS:-20}
   nvidia-smi -L > "$out/machine.txt" 2>&1 || true
@@ -47,8 +51,11 @@ case "${1:-}" in
     cp -a build-gpu/layer gpu-run/layer
     # Every program under tests/ and bench/, and the tool, in the folders ctest runs them from (test programs
     # find their child programs there).
-    (cd build-gpu && find tests bench src/tool -type f -perm -u+x ! -name '*.so' ! -path '*/CMakeFiles/*' \
+    (cd build-gpu && find tests bench src/tool examples -type f -perm -u+x ! -name '*.so' ! -path '*/CMakeFiles/*' \
        -exec cp --parents {} ../gpu-run/ \;)
+    # The demo's CUDA consumer beside the tool, which looks for it there; the libraries in gpu-run/lib.
+    cp build-gpu/src/tool/ntbridge_demo_cuda.so gpu-run/src/tool/ 2>/dev/null || true
+    mkdir -p gpu-run/lib && cp -a build-gpu/src/lib/libntbridge*.so* gpu-run/lib/
     mkdir -p gpu-run/runtime
     cp -a build-gpu/bench/lib gpu-run/bench/ 2>/dev/null || true
     find gpu-run -type f -perm -u+x -exec strip --strip-unneeded {} \; 2>/dev/null || true
@@ -79,6 +86,10 @@ case "${1:-}" in
     loader
     gpu-run/src/tool/ntbridge demo --frames 300 2>&1 | tee "$out/demo-gpu.log"
     gpu-run/src/tool/ntbridge demo --frames 300 --sync cpu 2>&1 | tee "$out/demo-cpu.log" || true
+    gpu-run/src/tool/ntbridge demo --frames 900 --consumer cuda 2>&1 | tee "$out/demo-cuda.log" || true
+    scripts/demo_baseline.sh --tool gpu-run/src/tool/ntbridge --rounds 5 --frames 3000 2>&1 |
+      tee "$out/demo-baseline.log" || true
+    gpu-run/examples/vulkan_to_cuda 2>&1 | tee "$out/example-vulkan-to-cuda.log" || true
     ;;
   bench)
     loader

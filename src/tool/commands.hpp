@@ -17,7 +17,7 @@ int RunInfo(const InfoOptions& options);
 
 struct DemoCommandLine {
   DemoOptions options;
-  std::string mode = "all";  // nt, kmt, name or all
+  std::string mode = "all";  // nt, kmt, name, all or fd
   int consumer_socket = -1;  // >= 0: this process is the consumer the producer started (not in --help)
 };
 extern const char* const kDemoHelp;

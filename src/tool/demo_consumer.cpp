@@ -1,24 +1,61 @@
 // The demo's consumer: started with exec by the producer, it receives the shared memory and the setup,
-// imports the memory by NT handle, KMT value or name, and checks every frame: through its own mapping after
-// the producer's message (--sync cpu), or on its GPU after the producer's GPU signalled (--sync gpu, a
-// FrameChecker of demo_consumer.hpp).
+// imports the memory by NT handle, KMT value or name (or OPAQUE_FD descriptor, --mode fd), and checks every
+// frame: through its own mapping after the producer's message (--sync cpu), or on its GPU after the
+// producer's GPU signalled (--sync gpu, a FrameChecker of demo_consumer.hpp: Vulkan or CUDA).
 #include "demo_consumer.hpp"
 
 #include <unistd.h>
 
+#include <ntbridge/handle.h>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ntbridge/transfer.hpp>
 #include <system_error>
 
 #include "demo.hpp"
+#include "demo_fd.hpp"
 #include "demo_frames.hpp"
 #include "demo_protocol.hpp"
 #include "vk_session.hpp"
 
 namespace ntbridge::tool {
 
+namespace {
+
+// vkAllocateMemory importing a duplicate of the OPAQUE_FD descriptor `handle` (the driver takes the
+// descriptor it imports, on success only).
+VkDeviceMemory ImportMemoryFd(VkDevice device, const MemoryInfo& info, HANDLE handle) {
+  if (handle == nullptr) {
+    throw ToolError("the producer sent no descriptor of the memory",
+                    "run both processes from the same build");
+  }
+  HANDLE copy = nullptr;
+  if (!ntbridge_DuplicateHandle(handle, &copy, FALSE)) {
+    throw ToolError(std::string("duplicating the memory's descriptor failed: ") + std::strerror(errno),
+                    "check the process's fd limit");
+  }
+  NtHandle descriptor(copy);
+  VkImportMemoryFdInfoKHR import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_FD_INFO_KHR, nullptr,
+                                 VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT, descriptor.fd()};
+  VkMemoryAllocateInfo allocate{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &import, info.allocation_size,
+                                info.memory_type_index};
+  VkDeviceMemory memory = VK_NULL_HANDLE;
+  CheckVk(vkAllocateMemory(device, &allocate, nullptr, &memory), "vkAllocateMemory (import of an OPAQUE_FD)",
+          "");
+  descriptor.Release();
+  return memory;
+}
+
+}  // namespace
+
 ImportedMemory::ImportedMemory(VkDevice device, const MemoryInfo& info, HANDLE handle, bool map)
     : device_(device) {
+  if (info.handle_type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT) {
+    memory_ = ImportMemoryFd(device, info, handle);
+    Map(map);
+    return;
+  }
   VkImportMemoryWin32HandleInfoKHR import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_WIN32_HANDLE_INFO_KHR};
   import.handleType = static_cast<VkExternalMemoryHandleTypeFlagBits>(info.handle_type);
   std::string what;
@@ -38,10 +75,14 @@ ImportedMemory::ImportedMemory(VkDevice device, const MemoryInfo& info, HANDLE h
           info.handle_type == VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT && info.name[0] == L'\0'
               ? ""
               : "KMT values and names need the ntbridged broker: see `ntbridge status`");
+  Map(map);
+}
+
+void ImportedMemory::Map(bool map) {
   if (!map) return;
-  const VkResult mapped = vkMapMemory(device, memory_, 0, VK_WHOLE_SIZE, 0, &data_);
+  const VkResult mapped = vkMapMemory(device_, memory_, 0, VK_WHOLE_SIZE, 0, &data_);
   if (mapped != VK_SUCCESS) {
-    vkFreeMemory(device, memory_, nullptr);
+    vkFreeMemory(device_, memory_, nullptr);
     CheckVk(mapped, "vkMapMemory (imported memory)", "the exporter's memory type must be host-visible");
   }
 }
@@ -55,8 +96,8 @@ namespace {
 
 // --sync cpu: one frame at a time, read through the mapping after the producer's message.
 int ConsumeOnCpu(int socket, SharedRing& ring) {
-  Instance instance(true);
-  Device device(GpuByUuid(instance, ring.memory.device_uuid));
+  const DemoInstance instance(ring.mode);
+  Device device(GpuByUuid(instance.instance, ring.memory.device_uuid), false, ApiOf(ring.mode));
   ImportedMemory memory(device.get(), ring.memory, ring.memory_handle.get(), true);
   // The import took its own reference (DESIGN.md §2): our NT handle can go, as an application would close it.
   ring.memory_handle.Reset();
@@ -84,8 +125,9 @@ int ConsumeOnCpu(int socket, SharedRing& ring) {
 
 // --sync gpu: the checker keeps up to `ring` frames in flight and reports each frame's checksum as it
 // completes; the producer compares.
-int ConsumeOnGpu(int socket, const SharedRing& ring) {
-  const std::unique_ptr<FrameChecker> checker = MakeVulkanChecker(ring);
+int ConsumeOnGpu(int socket, const SharedRing& ring, DemoConsumer consumer) {
+  const std::unique_ptr<FrameChecker> checker =
+      consumer == DemoConsumer::kCuda ? MakeCudaChecker(ring) : MakeVulkanChecker(ring);
   SendDemo(socket, DemoKind::kReady, 0, 0, 0, checker->device_name());
   const uint32_t frames = ring.setup.frames;
   const uint32_t depth = ring.setup.ring;
@@ -107,10 +149,11 @@ int ConsumeOnGpu(int socket, const SharedRing& ring) {
   return 0;  // the producer compares the checksums and reports mismatches
 }
 
-int Consume(int socket) {
+int Consume(int socket, DemoMode mode, DemoConsumer consumer) {
   SharedRing ring;
+  ring.mode = mode;
   try {
-    ReceivedMemory received = ReceiveMemory(socket);
+    ReceivedMemory received = mode == DemoMode::kFd ? ReceiveMemoryFd(socket) : ReceiveMemory(socket);
     ring.memory = received.info;
     ring.memory_handle = std::move(received.handle);
   } catch (const std::system_error& e) {
@@ -121,15 +164,18 @@ int Consume(int socket) {
   ring.setup = setup.setup;
   ring.semaphores[kReady] = std::move(setup.handles[kReady]);
   ring.semaphores[kFree] = std::move(setup.handles[kFree]);
-  if (ring.setup.sync == static_cast<uint32_t>(DemoSync::kGpu)) return ConsumeOnGpu(socket, ring);
+  if (ring.setup.sync == static_cast<uint32_t>(DemoSync::kGpu)) return ConsumeOnGpu(socket, ring, consumer);
+  if (consumer == DemoConsumer::kCuda) {
+    throw ToolError("the CUDA consumer needs --sync gpu", "run both processes from the same ntbridge build");
+  }
   return ConsumeOnCpu(socket, ring);
 }
 
 }  // namespace
 
-int RunConsumer(int socket) {
+int RunConsumer(int socket, DemoMode mode, DemoConsumer consumer) {
   try {
-    const int status = Consume(socket);
+    const int status = Consume(socket, mode, consumer);
     close(socket);
     return status;
   } catch (const ToolError& e) {

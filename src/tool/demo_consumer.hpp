@@ -1,8 +1,8 @@
 // The demo's consumer process: what it receives from the producer, and the seam for GPU consumers. A
-// FrameChecker checks frames on some GPU API; the Vulkan one is demo_consumer_vulkan.cpp. A CUDA one
-// (`ntbridge demo --consumer cuda`) would import the same memory and semaphores through libntbridge_cuda,
-// wait with cudaWaitExternalSemaphoresAsync, compute WordChecksum in a kernel and signal `free` back, behind
-// the same interface.
+// FrameChecker checks frames on some GPU API: the Vulkan one is demo_consumer_vulkan.cpp; the CUDA one
+// (`ntbridge demo --consumer cuda`, demo_consumer_cuda.cpp and the plugin in cuda/) imports the same memory
+// and semaphores through libntbridge_cuda, waits with cudaWaitExternalSemaphoresAsync, computes WordChecksum
+// in a kernel and signals `free` back.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <ntbridge/transfer.hpp>
 #include <string>
 
+#include "demo.hpp"
 #include "demo_protocol.hpp"
 #include "vk_session.hpp"
 
@@ -20,8 +21,9 @@ namespace ntbridge::tool {
 // GPU synchronisation, the `ready` and `free` timeline semaphores (NT handles, or KMT values and names in
 // `setup`).
 struct SharedRing {
+  DemoMode mode = DemoMode::kNt;  // kFd: OPAQUE_FD descriptors, imported with no layer
   MemoryInfo memory{};
-  NtHandle memory_handle;  // an NT handle of the memory, when the producer sent one
+  NtHandle memory_handle;  // an NT handle of the memory, when the producer sent one (kFd: its descriptor)
   DemoSetup setup;
   NtHandle semaphores[2];  // NT handles of ready and free, when the producer sent them
 };
@@ -41,11 +43,17 @@ class FrameChecker {
   virtual uint64_t Collect(uint32_t frame, const std::function<void()>& between) = 0;
 };
 
-// The Vulkan consumer: imports the memory and both semaphores through the layer and checks each frame in a
-// compute shader (shaders/frame_check.comp). `ring` keeps its NT handles (imports do not take them).
+// The Vulkan consumer: imports the memory and both semaphores through the layer (kFd: the driver's fd
+// extensions, no layer) and checks each frame in a compute shader (shaders/frame_check.comp). `ring` keeps
+// its NT handles (imports do not take them).
 std::unique_ptr<FrameChecker> MakeVulkanChecker(const SharedRing& ring);
 
-// Memory imported by NT handle, KMT value or name; mapped when asked to.
+// The CUDA consumer (demo_consumer_cuda.cpp): throws ToolError saying why where it is not built in, its
+// plugin cannot be loaded, or CUDA cannot import what the producer shares.
+std::unique_ptr<FrameChecker> MakeCudaChecker(const SharedRing& ring);
+
+// Memory imported by NT handle, KMT value or name (by OPAQUE_FD descriptor where info.handle_type says so, a
+// duplicate of `handle`); mapped when asked to.
 class ImportedMemory {
  public:
   ImportedMemory(VkDevice device, const MemoryInfo& info, HANDLE handle, bool map);
@@ -56,6 +64,8 @@ class ImportedMemory {
   const void* data() const { return data_; }
 
  private:
+  void Map(bool map);
+
   VkDevice device_;
   VkDeviceMemory memory_ = VK_NULL_HANDLE;
   void* data_ = nullptr;

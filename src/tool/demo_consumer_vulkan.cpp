@@ -1,10 +1,12 @@
-// The demo's Vulkan consumer: its GPU waits on the imported `ready` semaphore, checks the frame in a compute
-// shader (shaders/frame_check.comp: WordChecksum into a host-visible array, one pair of sums per slot) and
-// signals the imported `free` semaphore. One command buffer per slot, recorded once: only the semaphore
-// values change from frame to frame.
+// The demo's Vulkan consumer (through the layer, or through the driver's fd extensions with --mode fd): its
+// GPU waits on the imported `ready` semaphore, checks the frame in a compute shader
+// (shaders/frame_check.comp: WordChecksum into a host-visible array, one pair of sums per slot) and signals
+// the imported `free` semaphore. One command buffer per slot, recorded once: only the semaphore values change
+// from frame to frame.
 #include <algorithm>
 
 #include "demo_consumer.hpp"
+#include "demo_fd.hpp"
 #include "demo_semaphores.hpp"
 #include "shaders/frame_check_spv.h"
 
@@ -37,7 +39,7 @@ class VulkanChecker : public FrameChecker {
 
   const DemoSetup setup_;
   const uint32_t memory_handle_type_;
-  Instance instance_;
+  DemoInstance instance_;
   Device device_;
   std::string name_;
   ImportedMemory memory_;
@@ -62,8 +64,8 @@ class VulkanChecker : public FrameChecker {
 VulkanChecker::VulkanChecker(const SharedRing& ring)
     : setup_(ring.setup),
       memory_handle_type_(ring.memory.handle_type),
-      instance_(true),
-      device_(GpuByUuid(instance_, ring.memory.device_uuid), true),
+      instance_(ring.mode),
+      device_(GpuByUuid(instance_.instance, ring.memory.device_uuid), true, ApiOf(ring.mode)),
       name_(QueryGpu(device_.gpu()).properties.deviceName),
       memory_(device_.get(), ring.memory, ring.memory_handle.get(), false),
       ready_(ImportTimeline(device_, setup_, kReady, ring.semaphores[kReady])),

@@ -14,8 +14,10 @@
 #include <ntbridge/vulkan.hpp>
 #include <system_error>
 
+#include "demo_fd.hpp"
 #include "demo_producer.hpp"
 #include "demo_protocol.hpp"
+#include "demo_semaphores.hpp"
 
 extern char** environ;
 
@@ -29,11 +31,17 @@ const char* ModeName(DemoMode mode) {
       return "kmt";
     case DemoMode::kName:
       return "name";
+    case DemoMode::kFd:
+      return "fd";
   }
   return "?";
 }
 
 const char* SyncName(DemoSync sync) { return sync == DemoSync::kGpu ? "gpu" : "cpu"; }
+
+const char* ConsumerName(DemoConsumer consumer) {
+  return consumer == DemoConsumer::kCuda ? "cuda" : "vulkan";
+}
 
 CommandBuffers::CommandBuffers(const Device& device, uint32_t count) : device_(device.get()) {
   VkCommandPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, nullptr,
@@ -75,7 +83,7 @@ namespace {
 // The consumer process and our end of its socket. Closing the socket tells it to stop.
 class Consumer {
  public:
-  Consumer() {
+  Consumer(DemoMode mode, DemoConsumer kind) {
     int fds[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
       throw ToolError(std::string("socketpair failed: ") + std::strerror(errno),
@@ -84,7 +92,8 @@ class Consumer {
     socket_ = fds[0];
     fcntl(fds[1], F_SETFD, 0);  // the consumer inherits its end
     const std::string fd_text = std::to_string(fds[1]);
-    const char* argv[] = {"ntbridge", "demo", "--consumer-socket", fd_text.c_str(), nullptr};
+    const char* argv[] = {"ntbridge",     "demo",       "--consumer-socket", fd_text.c_str(), "--mode",
+                          ModeName(mode), "--consumer", ConsumerName(kind),  nullptr};
     const int error =
         posix_spawn(&pid_, "/proc/self/exe", nullptr, nullptr, const_cast<char**>(argv), environ);
     close(fds[1]);
@@ -187,15 +196,53 @@ void Handshake(const ProducerRun& run, const DemoSetup& setup, const NtHandle& r
   run.result.consumer_device = answer.text;
 }
 
+namespace {
+
+VkExternalMemoryHandleTypeFlagBits MemoryHandleType(DemoMode mode) {
+  switch (mode) {
+    case DemoMode::kKmt:
+      return VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT;
+    case DemoMode::kFd:
+      return VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
+    default:
+      return VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT;
+  }
+}
+
+// Takes the NT handle (kNt, kName) or KMT value (kKmt) of the exported memory into `info`.
+NtHandle ExportMemoryWin32(const Device& device, VkDeviceMemory memory, DemoMode mode,
+                           const std::wstring& name, MemoryInfo& info) {
+  const VkExternalMemoryHandleTypeFlagBits type = MemoryHandleType(mode);
+  VkMemoryGetWin32HandleInfoKHR get_info{VK_STRUCTURE_TYPE_MEMORY_GET_WIN32_HANDLE_INFO_KHR, nullptr, memory,
+                                         type};
+  HANDLE raw = nullptr;
+  const std::string get_call = std::string("vkGetMemoryWin32HandleKHR (") +
+                               (mode == DemoMode::kKmt ? "OPAQUE_WIN32_KMT" : "OPAQUE_WIN32") + ")";
+  CheckVk(
+      device.GetMemoryWin32HandleKHR(device.get(), &get_info, &raw), get_call,
+      mode == DemoMode::kNt ? "" : "KMT values and names need the ntbridged broker: see `ntbridge status`");
+  NtHandle handle;  // the NT handle (also what keeps a name's object alive, as on Windows)
+  if (mode == DemoMode::kKmt) {
+    info.global_share = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(raw));
+  } else {
+    handle = NtHandle(raw);
+  }
+  if (mode == DemoMode::kName) SetName(info, name);
+  return handle;
+}
+
+}  // namespace
+
 ModeResult RunProducer(DemoMode mode, const DemoOptions& options,
                        const std::function<void(uint32_t, uint32_t)>& progress) {
   const bool gpu_sync = options.sync == DemoSync::kGpu;
   const uint32_t slots = gpu_sync ? options.ring : 1;
-  const auto type = mode == DemoMode::kKmt ? VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT
-                                           : VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_WIN32_BIT;
-  Instance instance(true);
-  const VkPhysicalDevice gpu = PickGpu(instance, options.device);
-  Device device(gpu, gpu_sync);
+  const VkExternalMemoryHandleTypeFlagBits type = MemoryHandleType(mode);
+  const DemoInstance instance(mode);
+  const VkPhysicalDevice gpu = PickGpu(instance.instance, options.device);
+  if (mode == DemoMode::kFd) RequireFdBaseline(gpu, gpu_sync);
+  if (options.consumer == DemoConsumer::kCuda) RequireDriverTimelinePayload(gpu, "the CUDA consumer");
+  Device device(gpu, gpu_sync, ApiOf(mode));
   SharedMemory shared(device.get());
   ModeResult result;
   result.producer_device = QueryGpu(gpu).properties.deviceName;
@@ -232,26 +279,15 @@ ModeResult RunProducer(DemoMode mode, const DemoOptions& options,
   info.allocation_size = allocate.allocationSize;
   info.memory_type_index = allocate.memoryTypeIndex;
   info.handle_type = static_cast<uint32_t>(type);
-  FillDeviceIds(vkGetInstanceProcAddr, instance.get(), gpu, info);
-  VkMemoryGetWin32HandleInfoKHR get_info{VK_STRUCTURE_TYPE_MEMORY_GET_WIN32_HANDLE_INFO_KHR, nullptr,
-                                         shared.memory, type};
-  HANDLE raw = nullptr;
-  const std::string get_call = std::string("vkGetMemoryWin32HandleKHR (") +
-                               (mode == DemoMode::kKmt ? "OPAQUE_WIN32_KMT" : "OPAQUE_WIN32") + ")";
-  CheckVk(
-      device.GetMemoryWin32HandleKHR(device.get(), &get_info, &raw), get_call,
-      mode == DemoMode::kNt ? "" : "KMT values and names need the ntbridged broker: see `ntbridge status`");
-  NtHandle handle;  // the NT handle (also what keeps a name's object alive, as on Windows)
-  if (mode == DemoMode::kKmt) {
-    info.global_share = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(raw));
-  } else {
-    handle = NtHandle(raw);
-  }
-  if (mode == DemoMode::kName) SetName(info, name);
+  FillDeviceIds(vkGetInstanceProcAddr, instance.instance.get(), gpu, info);
+  const NtHandle handle = mode == DemoMode::kFd ? NtHandle::FromFd(ExportMemoryFd(device, shared.memory))
+                                                : ExportMemoryWin32(device, shared.memory, mode, name, info);
 
-  Consumer consumer;
+  Consumer consumer(mode, options.consumer);
   try {
-    if (mode == DemoMode::kNt) {
+    if (mode == DemoMode::kFd) {
+      SendMemoryFd(consumer.socket(), info, handle.fd());
+    } else if (mode == DemoMode::kNt) {
       SendMemory(consumer.socket(), info, handle);
     } else {
       SendMemory(consumer.socket(), info);  // a KMT value or a name travels in `info`

@@ -66,31 +66,35 @@ void PeekDemo(int socket, const char* peer) {
   }
 }
 
-void SendSetup(int socket, const DemoSetup& setup, const NtHandle& ready, const NtHandle& freed) {
-  iovec data{const_cast<DemoSetup*>(&setup), sizeof setup};
+namespace {
+
+// One record of `size` bytes with up to two descriptors (SCM_RIGHTS; the kernel gives the receiver
+// duplicates).
+void SendRecord(int socket, const void* record, size_t size, const int* fds, int fd_count, const char* what) {
+  iovec data{const_cast<void*>(record), size};
   msghdr message{};
   message.msg_iov = &data;
   message.msg_iovlen = 1;
   alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  if (ready && freed) {
+  if (fd_count > 0) {
     message.msg_control = control;
-    message.msg_controllen = sizeof control;
+    message.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
     cmsghdr* c = CMSG_FIRSTHDR(&message);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
-    const int fds[2] = {ready.fd(), freed.fd()};
-    std::memcpy(CMSG_DATA(c), fds, sizeof fds);  // the kernel gives the receiver duplicates
+    c->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds, fd_count * sizeof(int));
   }
-  if (sendmsg(socket, &message, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof setup)) {
-    throw ToolError(std::string("sending the demo's setup failed: ") + std::strerror(errno),
+  if (sendmsg(socket, &message, MSG_NOSIGNAL) != static_cast<ssize_t>(size)) {
+    throw ToolError(std::string("sending the demo's ") + what + " failed: " + std::strerror(errno),
                     "the consumer process has probably died; look above for its error");
   }
 }
 
-ReceivedSetup ReceiveSetup(int socket) {
-  ReceivedSetup received;
-  iovec data{&received.setup, sizeof received.setup};
+// Receives one record of exactly `size` bytes into `record`, and its descriptors (at most two kept, the rest
+// closed); returns how many came. Throws ToolError when the peer closed or the record is malformed.
+int ReceiveRecord(int socket, void* record, size_t size, NtHandle (&handles)[2], const char* what) {
+  iovec data{record, size};
   msghdr message{};
   message.msg_iov = &data;
   message.msg_iovlen = 1;
@@ -109,7 +113,7 @@ ReceivedSetup ReceiveSetup(int socket) {
       int fd;
       std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
       if (count < 2) {
-        received.handles[count] = NtHandle::FromFd(fd);
+        handles[count] = NtHandle::FromFd(fd);
       } else {
         close(fd);
       }
@@ -117,19 +121,52 @@ ReceivedSetup ReceiveSetup(int socket) {
     }
   }
   if (n < 0) {
-    throw ToolError(std::string("receiving the demo's setup failed: ") + std::strerror(errno),
+    throw ToolError(std::string("receiving the demo's ") + what + " failed: " + std::strerror(errno),
                     "look above for the producer's error message");
   }
   if (n == 0) {
     throw ToolError("the producer process closed the connection", "look above for its error message");
   }
+  if (n != static_cast<ssize_t>(size) || (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+    throw ToolError(std::string("malformed ") + what + " from the producer process",
+                    "run both processes from the same ntbridge build");
+  }
+  return count;
+}
+
+}  // namespace
+
+void SendSetup(int socket, const DemoSetup& setup, const NtHandle& ready, const NtHandle& freed) {
+  const int fds[2] = {ready.fd(), freed.fd()};
+  SendRecord(socket, &setup, sizeof setup, fds, ready && freed ? 2 : 0, "setup");
+}
+
+ReceivedSetup ReceiveSetup(int socket) {
+  ReceivedSetup received;
+  const int count = ReceiveRecord(socket, &received.setup, sizeof received.setup, received.handles, "setup");
   const DemoSetup& s = received.setup;
-  if (n != static_cast<ssize_t>(sizeof s) || (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-      (count != 0 && count != 2) || s.sync > 1 || s.ring == 0 || s.slot_size == 0 ||
+  if ((count != 0 && count != 2) || s.sync > 1 || s.ring == 0 || s.slot_size == 0 ||
       s.name[0][NTBRIDGE_MAX_NAME] != L'\0' || s.name[1][NTBRIDGE_MAX_NAME] != L'\0') {
     throw ToolError("malformed setup from the producer process",
                     "run both processes from the same ntbridge build");
   }
+  return received;
+}
+
+void SendMemoryFd(int socket, const MemoryInfo& info, int fd) {
+  SendRecord(socket, &info, sizeof info, &fd, 1, "memory (by fd)");
+}
+
+ReceivedMemory ReceiveMemoryFd(int socket) {
+  ReceivedMemory received;
+  NtHandle handles[2];
+  const int count = ReceiveRecord(socket, &received.info, sizeof received.info, handles, "memory (by fd)");
+  if (count != 1 || received.info.handle_type != VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT ||
+      received.info.allocation_size == 0) {
+    throw ToolError("malformed memory message (by fd) from the producer process",
+                    "run both processes from the same ntbridge build");
+  }
+  received.handle = std::move(handles[0]);
   return received;
 }
 

@@ -4,6 +4,7 @@
 
 #include <ntbridge/transfer.h>
 #include <ntbridge/handle.hpp>
+#include <ntbridge/transfer.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -52,6 +53,13 @@ struct ReceivedSetup {
 };
 // Throws ToolError when the peer closed the connection or sent a malformed setup.
 ReceivedSetup ReceiveSetup(int socket);
+
+// --mode fd: the memory itself, without libntbridge (whose messages carry Win32 handle types only): `info`
+// with handle_type OPAQUE_FD, and the descriptor vkGetMemoryFdKHR gave (the kernel gives the receiver a
+// duplicate, SCM_RIGHTS).
+void SendMemoryFd(int socket, const MemoryInfo& info, int fd);
+// Throws ToolError when the peer closed the connection or sent a malformed message.
+ReceivedMemory ReceiveMemoryFd(int socket);
 
 void SendDemo(int socket, DemoKind kind, uint32_t frame = 0, uint64_t checksum = 0, uint64_t bytes = 0,
               const std::string& text = {});

@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
       {"demo", "two processes share GPU memory and semaphores by NT handle, KMT value and name", kDemoHelp,
        [&](CLI::App& app) {
          app.add_option("--frames", demo.options.frames);
-         app.add_option("--mode", demo.mode)->check(CLI::IsMember({"nt", "kmt", "name", "all"}));
+         app.add_option("--mode", demo.mode)->check(CLI::IsMember({"nt", "kmt", "name", "all", "fd"}));
          app.add_option("--sync", demo.options.sync)
              ->transform(CLI::CheckedTransformer(
                  std::map<std::string, DemoSync>{{"gpu", DemoSync::kGpu}, {"cpu", DemoSync::kCpu}}));
@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
                  },
                  "BYTES"));
          app.add_option("--device", demo.options.device);
+         app.add_option("--consumer", demo.options.consumer)
+             ->transform(CLI::CheckedTransformer(std::map<std::string, DemoConsumer>{
+                 {"vulkan", DemoConsumer::kVulkan}, {"cuda", DemoConsumer::kCuda}}));
          app.add_option("--consumer-socket", demo.consumer_socket)->group("");  // the producer's child
        },
        [&] {

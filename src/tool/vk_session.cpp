@@ -148,7 +148,7 @@ VkPhysicalDevice GpuByUuid(const Instance& instance, const uint8_t* uuid) {
                   "run both processes on the same machine with the same Vulkan drivers");
 }
 
-Device::Device(VkPhysicalDevice gpu, bool semaphores) : gpu_(gpu) {
+Device::Device(VkPhysicalDevice gpu, bool semaphores, HandleApi api) : gpu_(gpu), api_(api) {
   uint32_t count = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(gpu, &count, nullptr);
   std::vector<VkQueueFamilyProperties> families(count);
@@ -167,8 +167,12 @@ Device::Device(VkPhysicalDevice gpu, bool semaphores) : gpu_(gpu) {
   queue_info.queueFamilyIndex = queue_family_;
   queue_info.queueCount = 1;
   queue_info.pQueuePriorities = &priority;
-  const char* extensions[] = {VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME,
-                              VK_KHR_EXTERNAL_SEMAPHORE_WIN32_EXTENSION_NAME};
+  const bool fd = api == HandleApi::kFd;
+  const char* memory_extension =
+      fd ? VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME : VK_KHR_EXTERNAL_MEMORY_WIN32_EXTENSION_NAME;
+  const char* semaphore_extension =
+      fd ? VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME : VK_KHR_EXTERNAL_SEMAPHORE_WIN32_EXTENSION_NAME;
+  const char* extensions[] = {memory_extension, semaphore_extension};
   VkDeviceCreateInfo info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   info.queueCreateInfoCount = 1;
   info.pQueueCreateInfos = &queue_info;
@@ -176,27 +180,43 @@ Device::Device(VkPhysicalDevice gpu, bool semaphores) : gpu_(gpu) {
   info.ppEnabledExtensionNames = extensions;
   VkPhysicalDeviceTimelineSemaphoreFeatures timeline{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+  const GpuFacts facts = QueryGpu(gpu);
+  if (fd && !facts.Has(memory_extension)) {
+    throw ToolError(std::string(facts.properties.deviceName) + " has no " + memory_extension,
+                    "run `ntbridge info`: the fd baseline needs the driver's own external memory");
+  }
   if (semaphores) {
     VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &timeline};
     vkGetPhysicalDeviceFeatures2(gpu, &features);
-    const GpuFacts facts = QueryGpu(gpu);
     if (!timeline.timelineSemaphore || facts.properties.apiVersion < VK_API_VERSION_1_2 ||
-        !facts.Has(VK_KHR_EXTERNAL_SEMAPHORE_WIN32_EXTENSION_NAME)) {
+        !facts.Has(semaphore_extension)) {
       throw ToolError(std::string(facts.properties.deviceName) +
-                          " lacks timeline semaphores (Vulkan 1.2) or VK_KHR_external_semaphore_win32",
+                          " lacks timeline semaphores (Vulkan 1.2) or " + semaphore_extension,
                       "run `ntbridge info` to see what it offers, or synchronise on the CPU (--sync cpu)");
     }
     timeline.pNext = nullptr;
     info.pNext = &timeline;
   }
   CheckVk(vkCreateDevice(gpu, &info, nullptr, &device_),
-          semaphores
-              ? "vkCreateDevice with VK_KHR_external_memory_win32, VK_KHR_external_semaphore_win32 and "
-                "timelineSemaphore"
-              : "vkCreateDevice with VK_KHR_external_memory_win32",
-          "run `ntbridge info`: the device needs VK_KHR_external_memory_fd for ntbridge to emulate the "
-          "extension");
+          std::string("vkCreateDevice with ") + memory_extension +
+              (semaphores ? std::string(", ") + semaphore_extension + " and timelineSemaphore" : ""),
+          fd ? "run `ntbridge info` to see what the driver offers"
+             : "run `ntbridge info`: the device needs VK_KHR_external_memory_fd for ntbridge to emulate the "
+               "extension");
   vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
+  try {
+    if (fd) {
+      LoadFdFunctions(semaphores);
+    } else {
+      LoadWin32Functions(semaphores);
+    }
+  } catch (...) {
+    vkDestroyDevice(device_, nullptr);  // a constructor that throws gets no destructor call
+    throw;
+  }
+}
+
+void Device::LoadWin32Functions(bool semaphores) {
   GetMemoryWin32HandleKHR = reinterpret_cast<PFN_vkGetMemoryWin32HandleKHR>(
       vkGetDeviceProcAddr(device_, "vkGetMemoryWin32HandleKHR"));
   if (GetMemoryWin32HandleKHR == nullptr) {
@@ -216,6 +236,23 @@ Device::Device(VkPhysicalDevice gpu, bool semaphores) : gpu_(gpu) {
           "make sure VK_LAYER_NTBRIDGE_external_win32 is the layer the loader found "
           "(VK_LOADER_DEBUG=layer)");
     }
+  }
+}
+
+void Device::LoadFdFunctions(bool semaphores) {
+  GetMemoryFdKHR = reinterpret_cast<PFN_vkGetMemoryFdKHR>(vkGetDeviceProcAddr(device_, "vkGetMemoryFdKHR"));
+  if (semaphores) {
+    GetSemaphoreFdKHR =
+        reinterpret_cast<PFN_vkGetSemaphoreFdKHR>(vkGetDeviceProcAddr(device_, "vkGetSemaphoreFdKHR"));
+    ImportSemaphoreFdKHR =
+        reinterpret_cast<PFN_vkImportSemaphoreFdKHR>(vkGetDeviceProcAddr(device_, "vkImportSemaphoreFdKHR"));
+  }
+  if (GetMemoryFdKHR == nullptr ||
+      (semaphores && (GetSemaphoreFdKHR == nullptr || ImportSemaphoreFdKHR == nullptr))) {
+    throw ToolError(
+        "vkGetDeviceProcAddr returned NULL for vkGetMemoryFdKHR, vkGetSemaphoreFdKHR or "
+        "vkImportSemaphoreFdKHR of the enabled fd extensions",
+        "check the Vulkan driver (vulkaninfo)");
   }
 }
 

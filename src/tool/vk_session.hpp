@@ -52,11 +52,16 @@ VkPhysicalDevice PickGpu(const Instance& instance, const std::string& wanted);
 // The device whose deviceUUID is `uuid` (throws ToolError when none).
 VkPhysicalDevice GpuByUuid(const Instance& instance, const uint8_t* uuid);
 
+// Which extensions a Device shares through: the Win32 ones ntbridge provides, or the driver's own fd ones
+// (`ntbridge demo --mode fd`, the baseline without ntbridge).
+enum class HandleApi { kWin32, kFd };
+
 class Device {
  public:
-  // With `semaphores`, also VK_KHR_external_semaphore_win32 and the timelineSemaphore feature (throws
-  // ToolError saying so where the device lacks them).
-  explicit Device(VkPhysicalDevice gpu, bool semaphores = false);
+  // VK_KHR_external_memory_win32 (kWin32) or VK_KHR_external_memory_fd (kFd). With `semaphores`, also
+  // VK_KHR_external_semaphore_win32 (or _fd) and the timelineSemaphore feature (throws ToolError saying so
+  // where the device lacks them).
+  explicit Device(VkPhysicalDevice gpu, bool semaphores = false, HandleApi api = HandleApi::kWin32);
   ~Device();
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;
@@ -69,12 +74,22 @@ class Device {
   uint32_t HostVisibleType(uint32_t type_bits) const;
   // A DEVICE_LOCAL memory type among `type_bits`, else the first of them.
   uint32_t DeviceLocalType(uint32_t type_bits) const;
+  HandleApi api() const { return api_; }
+  // kWin32:
   PFN_vkGetMemoryWin32HandleKHR GetMemoryWin32HandleKHR = nullptr;
   PFN_vkGetSemaphoreWin32HandleKHR GetSemaphoreWin32HandleKHR = nullptr;        // with `semaphores`
   PFN_vkImportSemaphoreWin32HandleKHR ImportSemaphoreWin32HandleKHR = nullptr;  // with `semaphores`
+  // kFd:
+  PFN_vkGetMemoryFdKHR GetMemoryFdKHR = nullptr;
+  PFN_vkGetSemaphoreFdKHR GetSemaphoreFdKHR = nullptr;        // with `semaphores`
+  PFN_vkImportSemaphoreFdKHR ImportSemaphoreFdKHR = nullptr;  // with `semaphores`
 
  private:
+  void LoadWin32Functions(bool semaphores);
+  void LoadFdFunctions(bool semaphores);
+
   VkPhysicalDevice gpu_;
+  HandleApi api_;
   VkDevice device_ = VK_NULL_HANDLE;
   VkQueue queue_ = VK_NULL_HANDLE;
   uint32_t queue_family_ = 0;

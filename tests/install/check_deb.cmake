@@ -1,7 +1,8 @@
 # `cpack -G DEB` builds the package ntbridge, which holds the layer with a manifest leading to it, the broker,
 # the tool, the library with its headers, CMake package and pkg-config file, and declares what it needs at
-# run time (the Vulkan loader) and nothing of CUDA; where libntbridge_cuda was built, it is alone in
-# ntbridge-cuda, which depends on ntbridge and the CUDA runtime. Variables: BUILD_DIR, OUT, HAVE_CUDA.
+# run time (the Vulkan loader) and nothing of CUDA; where libntbridge_cuda was built, it is in ntbridge-cuda
+# with the demo's CUDA consumer (the plugin `ntbridge demo --consumer cuda` loads), which depends on ntbridge
+# and the CUDA runtime. Variables: BUILD_DIR, OUT, HAVE_CUDA.
 file(REMOVE_RECURSE ${OUT})
 execute_process(COMMAND ${CMAKE_CPACK_COMMAND} --config ${BUILD_DIR}/CPackConfig.cmake -G DEB -B ${OUT}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -50,8 +51,9 @@ string(FIND "${listing}" "./usr/local/" at)
 if(NOT at EQUAL -1)
   message(FATAL_ERROR "the .deb installs under /usr/local:\n${listing}")
 endif()
-if(listing MATCHES "ntbridge_cuda|ntbridgeCudaTargets")
-  message(FATAL_ERROR "the package ntbridge holds libntbridge_cuda, which needs CUDA:\n${listing}")
+if(listing MATCHES "ntbridge_cuda|ntbridgeCudaTargets|ntbridge_demo_cuda")
+  message(FATAL_ERROR "the package ntbridge holds libntbridge_cuda or the demo's CUDA consumer, which need "
+                      "CUDA:\n${listing}")
 endif()
 
 # The main package: what it declares.
@@ -107,6 +109,9 @@ endif()
 if(HAVE_CUDA)
   execute_process(COMMAND dpkg-deb -c ${cuda} OUTPUT_VARIABLE cuda_listing COMMAND_ERROR_IS_FATAL ANY)
   expect_listed(${cuda} "${cuda_listing}" /libntbridge_cuda.so /cmake/ntbridge/ntbridgeCudaTargets.cmake)
+  if(EXISTS ${BUILD_DIR}/src/tool/ntbridge_demo_cuda.so)  # built where nvcc was found too
+    expect_listed(${cuda} "${cuda_listing}" /ntbridge/ntbridge_demo_cuda.so)
+  endif()
   control(${cuda} Package cuda_package)
   control(${cuda} Depends cuda_depends)
   message(STATUS "${cuda}\n  Package: ${cuda_package}\n  Depends: ${cuda_depends}")

@@ -72,3 +72,17 @@ if(NOT OUT MATCHES "\"layerPath\": \"${LAYER_DIR}\"")
   message(FATAL_ERROR "the installed tool did not use the installed manifest folder ${LAYER_DIR}:\n${OUT}")
 endif()
 run(COMMAND ${PREFIX}/bin/ntbridge demo --mode nt --frames 10 --size 65536 ENV ${RUN_ENV})
+
+# The CUDA consumer's plugin, where it was built, is installed where the installed tool looks for it: asked
+# for it, the tool gets past that check (here, without an NVIDIA GPU, it then says why CUDA cannot run).
+if(EXISTS ${BUILD_DIR}/src/tool/ntbridge_demo_cuda.so)
+  if(NOT EXISTS ${PREFIX}/${CMAKE_INSTALL_LIBDIR}/ntbridge/ntbridge_demo_cuda.so)
+    message(FATAL_ERROR "not installed: ${CMAKE_INSTALL_LIBDIR}/ntbridge/ntbridge_demo_cuda.so")
+  endif()
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=VK_ADD_LAYER_PATH ${RUN_ENV} ${PREFIX}/bin/ntbridge
+                          demo --consumer cuda --mode nt --frames 10 --size 65536
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if("${out}${err}" MATCHES "is not installed|cannot load the CUDA consumer")
+    message(FATAL_ERROR "the installed tool does not find the installed CUDA consumer:\n${out}\n${err}")
+  endif()
+endif()

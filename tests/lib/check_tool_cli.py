@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The `ntbridge` command line: every --help text, and a clear error (exit status 2) for every bad option.
 
-Usage: check_tool_cli.py TOOL
+Usage: check_tool_cli.py TOOL CUDA_CONSUMER   (CUDA_CONSUMER: yes where the build has `--consumer cuda`, else no)
 """
 import os
 import subprocess
@@ -32,7 +32,7 @@ def expect(tool, args, status, out=(), err=(), no_out=()):
 
 
 def main():
-    tool = sys.argv[1]
+    tool, cuda_consumer = sys.argv[1], sys.argv[2] == "yes"
     usage = "usage: ntbridge <command> [options]   (ntbridge <command> --help for each)"
     commands = ["  info     devices, UUIDs", "  demo     two processes share GPU memory and semaphores", "  status   what the user's broker"]
     expect(tool, [], 2, err=[usage] + commands)
@@ -40,9 +40,12 @@ def main():
         expect(tool, [flag], 0, out=[usage] + commands, no_out=["__native-query"])
     expect(tool, ["info", "--help"], 0, out=["usage: ntbridge info [--json]", "  --json    machine-readable output"])
     expect(tool, ["demo", "--help"], 0,
-           out=["usage: ntbridge demo [--frames N] [--mode nt|kmt|name|all] [--sync gpu|cpu] [--ring N] [--size BYTES]",
+           out=["usage: ntbridge demo [--frames N] [--mode nt|kmt|name|all|fd] [--sync gpu|cpu] [--ring N] "
+                "[--size BYTES]\n                     [--consumer vulkan|cuda] [--device NAME]",
                 "  --size BYTES      bytes per frame, a multiple of 4, at least 4096 (default 1048576)",
-                "  --sync S          gpu or cpu (default gpu)"],
+                "  --sync S          gpu or cpu (default gpu)",
+                "  --consumer C      vulkan or cuda (default vulkan)",
+                "  fd    not ntbridge at all, the baseline"],
            no_out=["consumer-socket"])
     expect(tool, ["demo", "-h"], 0, out=["usage: ntbridge demo"])
     expect(tool, ["status", "--help"], 0,
@@ -64,6 +67,22 @@ def main():
     expect(tool, ["demo", "--sync", "fast"], 2, err=["ntbridge demo: error:", "--sync", "fast", "gpu", "cpu"])
     expect(tool, ["demo", "--sync"], 2, err=["ntbridge demo: error:", "--sync"])
     expect(tool, ["demo", "--sync", "cpu", "--ring", "4"], 2, err=["--ring applies to --sync gpu only"])
+    expect(tool, ["demo", "--mode", "fd", "--sync", "cpu", "--ring", "2"], 2, err=["--ring applies to --sync gpu only"])
+    expect(tool, ["demo", "--mode", "nt,fd"], 2, err=["ntbridge demo: error:", "--mode", "nt,fd", "fd"])
+    expect(tool, ["demo", "--consumer", "opencl"], 2,
+           err=["ntbridge demo: error:", "--consumer", "opencl", "vulkan", "cuda", see.format("demo")])
+    expect(tool, ["demo", "--consumer"], 2, err=["ntbridge demo: error:", "--consumer"])
+    if cuda_consumer:
+        expect(tool, ["demo", "--consumer", "cuda", "--sync", "cpu"], 2,
+               err=["ntbridge demo: error: --consumer cuda needs --sync gpu", see.format("demo")])
+        expect(tool, ["demo", "--consumer", "cuda", "--mode", "fd"], 2,
+               err=["ntbridge demo: error: --consumer cuda shares through ntbridge",
+                    "the fd baseline has the Vulkan consumer only"])
+    else:
+        for args in (["--consumer", "cuda"], ["--consumer", "cuda", "--sync", "cpu"]):
+            expect(tool, ["demo"] + args, 2,
+                   err=["ntbridge demo: error: --consumer cuda is not built into this ntbridge",
+                        "rebuild with the CUDA toolkit installed"])
     for ring in ("0", "17", "x", "-1"):
         expect(tool, ["demo", "--ring", ring], 2, err=["ntbridge demo: error:", "--ring"])
     expect(tool, ["status", "--bogus"], 2, err=["ntbridge status: error:", "--bogus", see.format("status")])
