@@ -1,6 +1,7 @@
 // libFuzzer target: the broker's protocol decoder on arbitrary bytes (what a hostile or broken peer can
 // send). Decoding never crashes or reads out of bounds; whatever decodes re-encodes to bytes that decode to
-// the same, in each layout a body has (before and from revision 3, for those with an object kind).
+// the same, in each layout a body has (before and from revision 3, for those with an object kind; before and
+// from revision 5 for kOpen replies).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -49,7 +50,10 @@ void RoundTripIn(std::span<const uint8_t> body, uint32_t revision) {
 template <typename M>
 void RoundTrip(std::span<const uint8_t> body) {
   RoundTripIn<M>(body, kRevision);
-  if constexpr (kPerRevision<M>) RoundTripIn<M>(body, kRevisionObjectKinds - 1);
+  if constexpr (kPerRevision<M>) {
+    RoundTripIn<M>(body, kRevisionObjectKinds - 1);
+    RoundTripIn<M>(body, kRevisionPayloadFile - 1);  // kOpen replies without the payload's file
+  }
 }
 
 }  // namespace

@@ -17,9 +17,12 @@ namespace {
 // Descriptors of one file share an identity. Device nodes (NVIDIA's opaque fds) are one file for every
 // payload, and so are files of the anonymous inode (the drm syncobj fds that are Mesa's opaque semaphore and
 // fence payloads, sync files, eventfds): they have none.
-uint64_t IdentityOf(int fd) {
+// `file` gets what fstat says (mode 0 when it fails).
+uint64_t IdentityOf(int fd, protocol::PayloadFile* file) {
   struct stat st {};
-  if (fstat(fd, &st) != 0 || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return 0;
+  if (fstat(fd, &st) != 0) return 0;
+  *file = {st.st_dev, st.st_ino, st.st_rdev, st.st_mode, static_cast<uint64_t>(st.st_size)};
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return 0;
   struct statfs fs {};
   if (fstatfs(fd, &fs) != 0 || fs.f_type == ANON_INODE_FS_MAGIC) return 0;
   return (static_cast<uint64_t>(st.st_dev) << 40) ^ static_cast<uint64_t>(st.st_ino);
@@ -79,7 +82,8 @@ protocol::PublishReply Registry::Publish(ConnectionId c, pid_t pid, const protoc
       reply.status = Status::kNameInUse;
     }
   }
-  const uint64_t identity = IdentityOf(fd);
+  protocol::PayloadFile file;
+  const uint64_t identity = IdentityOf(fd, &file);
   if (reply.status == Status::kOk && r.flags == protocol::kPublishKmt && identity != 0) {
     if (auto known = identities_.find(identity); known != identities_.end()) {
       close(fd);
@@ -127,6 +131,7 @@ protocol::PublishReply Registry::Publish(ConnectionId c, pid_t pid, const protoc
   p.name = (r.flags & protocol::kPublishName) != 0 ? r.name : std::string();
   p.kmt = kmt;
   p.identity = identity;
+  p.file = file;
   if (identity != 0) identities_.emplace(identity, id);  // the first payload of a file keeps it
   if (!p.name.empty()) names_[p.name] = id;
   if (kmt != 0) kmts_[kmt] = id;
@@ -175,6 +180,7 @@ protocol::OpenReply Registry::Open(ConnectionId c, pid_t pid, const protocol::Op
   reply.payload = id;
   reply.kmt = p.kmt;
   reply.info = p.info;
+  reply.file = p.file;
   *fd = p.fd;
   NTBRIDGE_LOG(LogLevel::kDebug, "pid " + std::to_string(pid) + " opened " + Describe(id));
   return reply;

@@ -53,7 +53,8 @@ class Registry {
     protocol::PayloadInfo info;
     std::string name;
     uint32_t kmt = 0;
-    uint64_t identity = 0;  // of its descriptor's file (0: not unique, e.g. a device node)
+    uint64_t identity = 0;       // of its descriptor's file (0: not unique, e.g. a device node)
+    protocol::PayloadFile file;  // what fstat said of `fd` at publish (told to importers, revision 5)
     std::map<ConnectionId, Hold> holds;
   };
   void Destroy(std::map<uint64_t, Payload>::iterator it);

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "broker_launch.hpp"
+#include "self_pid.hpp"
 #include "socket_path.hpp"
 #include "wire.hpp"
 
@@ -117,7 +118,7 @@ uint32_t BrokerClient::BrokerRevision() {
 }
 
 bool BrokerClient::EnsureConnected(std::string* error, bool* lost) {
-  if (fd_ >= 0 && pid_ != getpid()) Disconnect();  // forked: the connection is the parent's
+  if (fd_ >= 0 && pid_ != SelfPid()) Disconnect();  // forked: the connection is the parent's
   if (fd_ >= 0) return true;
   std::string path = BrokerSocketPath(options_.socket_path);
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -128,7 +129,7 @@ bool BrokerClient::EnsureConnected(std::string* error, bool* lost) {
       if (fd_ < 0) *error = "no broker answers at " + path;
     }
     if (fd_ < 0) return false;
-    pid_ = getpid();
+    pid_ = SelfPid();
     timeval timeout{kReplyTimeoutSeconds, 0};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
@@ -328,7 +329,7 @@ bool BrokerClient::Release(uint64_t payload, protocol::StatusCodeReply* reply, s
 
 bool BrokerClient::ReleaseOneWay(uint64_t payload, std::string* error) {
   std::lock_guard lock(mutex_);
-  if (fd_ < 0 || pid_ != getpid()) return true;  // holds live on a connection: without one there are none
+  if (fd_ < 0 || pid_ != SelfPid()) return true;  // holds live on a connection: without one there are none
   const protocol::PayloadRequest request{payload};
   if (revision_ < 2) {
     std::vector<uint8_t> body;

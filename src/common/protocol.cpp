@@ -284,11 +284,22 @@ std::vector<uint8_t> EncodeBody(const OpenReply& m, uint32_t revision) {
   w.U64(m.payload);
   w.U32(m.kmt);
   w.Info(m.info, revision);
+  if (revision >= kRevisionPayloadFile) {
+    w.U64(m.file.dev);
+    w.U64(m.file.ino);
+    w.U64(m.file.rdev);
+    w.U32(m.file.mode);
+    w.U64(m.file.size);
+  }
   return w.Take();
 }
 bool DecodeBody(std::span<const uint8_t> body, OpenReply* m, std::string* error, uint32_t revision) {
   Reader r(body, error);
+  m->file = {};
   return r.StatusCode(&m->status) && r.U64(&m->payload) && r.U32(&m->kmt) && r.Info(&m->info, revision) &&
+         (revision < kRevisionPayloadFile ||
+          (r.U64(&m->file.dev) && r.U64(&m->file.ino) && r.U64(&m->file.rdev) && r.U32(&m->file.mode) &&
+           r.U64(&m->file.size))) &&
          r.End();
 }
 

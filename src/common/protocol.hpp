@@ -44,6 +44,13 @@
 // the client sends the release on its connection, as before revision 4 (which wakes the broker, and it reads
 // both). A broker before revision 4 never hears of release sockets; its clients' releases go on the
 // connection.
+//
+// Payload files (revision 5). A kOpen reply ends with what fstat said of the broker's descriptor of the
+// payload when it was published (device, inode, type, size): the importer checks that instead of an fstat of
+// its own, a system call on the path of every open (docs/performance.md, part 2). Device, inode and type of
+// an open file never change; the size of a memfd can, by ftruncate of any holder, which no check at import
+// time can rule out either. A broker whose fstat failed sends mode 0, and the client asks the kernel. Bodies
+// of revisions before 5 have no such field: their clients use fstat.
 #pragma once
 
 #include <cstdint>
@@ -56,9 +63,10 @@ namespace ntbridge::protocol {
 
 inline constexpr uint32_t kMagic = 0x5242544e;         // "NTBR"
 inline constexpr uint16_t kVersion = 1;                // of the header (the framing)
-inline constexpr uint32_t kRevision = 4;               // what this side understands (see "Revisions" above)
+inline constexpr uint32_t kRevision = 5;               // what this side understands (see "Revisions" above)
 inline constexpr uint32_t kRevisionObjectKinds = 3;    // the first whose bodies carry an object kind
 inline constexpr uint32_t kRevisionReleaseSocket = 4;  // the first with release sockets (kReleaseSocket)
+inline constexpr uint32_t kRevisionPayloadFile = 5;    // the first whose kOpen replies carry a PayloadFile
 inline constexpr size_t kHeaderSize = 12;
 inline constexpr size_t kMaxBody = 4096;
 inline constexpr size_t kMaxMessage = kHeaderSize + kMaxBody;
@@ -139,11 +147,22 @@ struct OpenRequest {
   std::string name;
   ObjectKind object_kind = ObjectKind::kMemory;  // what the opener expects (revision 3)
 };
+// What the broker's descriptor of a payload is, as fstat said at its publish (revision 5; mode 0: unknown).
+struct PayloadFile {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t rdev = 0;
+  uint32_t mode = 0;
+  uint64_t size = 0;
+  bool operator==(const PayloadFile&) const = default;
+};
+
 struct OpenReply {
   Status status = Status::kOk;
   uint64_t payload = 0;
   uint32_t kmt = 0;
   PayloadInfo info;  // also with kWrongKind: what the payload is (no hold is taken)
+  PayloadFile file;  // with kOk, from revision 5
 };
 
 struct HelloRequest {

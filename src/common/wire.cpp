@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -125,6 +126,44 @@ ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector
     return ReceiveResult::kMalformed;
   }
   return ReceiveResult::kOk;
+}
+
+int ReceiveSmallPackets(int socket, std::span<SmallPacket> out) {
+  constexpr size_t kBatch = 16;
+  const size_t count = std::min(out.size(), kBatch);
+  mmsghdr messages[kBatch] = {};
+  iovec iov[kBatch];
+  alignas(cmsghdr) char control[kBatch][CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
+  for (size_t i = 0; i < count; ++i) {
+    iov[i] = {out[i].bytes, SmallPacket::kCapacity};
+    msghdr& msg = messages[i].msg_hdr;
+    msg.msg_iov = &iov[i];
+    msg.msg_iovlen = 1;
+    msg.msg_control = control[i];
+    msg.msg_controllen = sizeof control[i];
+  }
+  int n;
+  do {
+    n = recvmmsg(socket, messages, static_cast<unsigned>(count), MSG_CMSG_CLOEXEC | MSG_DONTWAIT, nullptr);
+  } while (n < 0 && errno == EINTR);
+  for (int i = 0; i < n; ++i) {
+    msghdr& msg = messages[i].msg_hdr;
+    SmallPacket& p = out[static_cast<size_t>(i)];
+    p.size = std::min<size_t>(messages[i].msg_len, SmallPacket::kCapacity);
+    p.too_long = (msg.msg_flags & MSG_TRUNC) != 0;
+    p.descriptors = (msg.msg_flags & MSG_CTRUNC) != 0 ? 1 : 0;  // the kernel closed what did not fit
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const size_t fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t k = 0; k < fds; ++k) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+        close(fd);
+      }
+      p.descriptors += fds;
+    }
+  }
+  return n;
 }
 
 void CloseAll(std::vector<int>* fds) {

@@ -21,6 +21,19 @@ enum class ReceiveResult { kOk, kClosed, kError, kMalformed, kEmpty };
 ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector<int>* fds,
                             std::string* error, bool wait = true);
 
+// A short packet of a batch (ReceiveSmallPackets).
+struct SmallPacket {
+  static constexpr size_t kCapacity = 64;
+  size_t size = 0;         // 0 with no descriptors: the peer closed (or sent an empty packet)
+  bool too_long = false;   // longer than kCapacity (the rest is lost)
+  size_t descriptors = 0;  // that came with it; already closed (none is wanted where small packets come)
+  uint8_t bytes[kCapacity];
+};
+// Receives up to out.size() queued packets of a seqpacket socket in one system call (recvmmsg), without
+// waiting. Returns how many, or -1 with errno (EAGAIN: none was queued). Fewer than out.size() means the
+// queue was empty when the call ended, so everything queued before it began was taken.
+int ReceiveSmallPackets(int socket, std::span<SmallPacket> out);
+
 // Receives one message of exactly `size` bytes into `data`, with at most one descriptor (*fd, close-on-exec;
 // -1 when none came), on a stream or seqpacket socket (MSG_WAITALL: a stream waits for all of it). For the
 // fixed-size messages of libntbridge's transfers, tests and benchmarks. kClosed: the peer closed the

@@ -2,19 +2,19 @@
 
 #include <fcntl.h>
 #include <linux/kcmp.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
+
+#include "self_pid.hpp"
 
 namespace ntbridge {
 namespace {
@@ -79,20 +79,6 @@ bool IsKnownKind(int fd, const struct stat& st) {
   const bool known = !kind.empty() && g_kinds.count(kind) != 0;
   if (known && cacheable) g_known_keys.insert(key);
   return known;
-}
-
-// This process's id for kcmp, read once (getpid is a system call) and again in a forked child.
-std::atomic<pid_t> g_pid{0};
-
-pid_t SelfPid() {
-  pid_t pid = g_pid.load(std::memory_order_relaxed);
-  if (pid != 0) return pid;
-  static const bool registered = [] {
-    return pthread_atfork(nullptr, nullptr, [] { g_pid.store(getpid(), std::memory_order_relaxed); }) == 0;
-  }();
-  pid = getpid();
-  if (registered) g_pid.store(pid, std::memory_order_relaxed);
-  return pid;
 }
 
 }  // namespace

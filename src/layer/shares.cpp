@@ -130,14 +130,16 @@ std::string Describe(const protocol::OpenRequest& r) {
                     : "\"" + r.name + "\"";
 }
 
-// Checks an opened payload against the import (where the exporter is known). Returns VK_SUCCESS or the
+// Checks an opened payload against the import (where the exporter is known); `request()` says what was
+// opened, for messages (put together only for one). Returns VK_SUCCESS or the
 // error to return after a report.
+template <typename Request>
 VkResult CheckAgainstExporter(const DeviceData& d, const protocol::OpenReply& reply,
-                              const VkMemoryAllocateInfo& info, const protocol::OpenRequest& request) {
+                              const VkMemoryAllocateInfo& info, const Request& request) {
   const DebugReporter& reporter = d.instance->reporter;
   const protocol::PayloadInfo& e = reply.info;
   if (e.allocation_size != info.allocationSize || e.memory_type_index != info.memoryTypeIndex) {
-    const std::string what = Describe(request);
+    const std::string what = Describe(request());
     ReportFatalViolation(reporter, "VUID-VkMemoryAllocateInfo-allocationSize-01743",
                          std::string(kAllocate) + ": pAllocateInfo->allocationSize is " +
                              std::to_string(info.allocationSize) + " and memoryTypeIndex is " +
@@ -149,7 +151,7 @@ VkResult CheckAgainstExporter(const DeviceData& d, const protocol::OpenReply& re
   }
   if (std::memcmp(e.device_uuid, d.gpu.device_uuid, VK_UUID_SIZE) != 0 ||
       std::memcmp(e.driver_uuid, d.gpu.driver_uuid, VK_UUID_SIZE) != 0) {
-    const std::string what = Describe(request);
+    const std::string what = Describe(request());
     ReportFatalViolation(reporter, "VUID-VkImportMemoryWin32HandleInfoKHR-handle-00659",
                          std::string(kAllocate) + ": the memory exported as " + what +
                              " was created on the physical device with deviceUUID " + Uuid(e.device_uuid) +
@@ -396,14 +398,27 @@ VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, 
   int payload_fd = -1;
   VkResult r = OpenPayload(device, subject, handle, name, &reply, &payload_fd);
   if (r != VK_SUCCESS) return r;
-  protocol::OpenRequest request;  // for messages
+  protocol::OpenRequest request;  // for messages only: put together when one is reported
   request.kmt = name == nullptr ? static_cast<uint32_t>(reinterpret_cast<uintptr_t>(handle)) : 0;
-  if (name != nullptr) request.name = WideToUtf8(name).value_or("");
-  r = CheckAgainstExporter(device, reply, info, request);
+  const auto for_messages = [&]() -> const protocol::OpenRequest& {
+    if (name != nullptr && request.name.empty()) request.name = WideToUtf8(name).value_or("");
+    return request;
+  };
+  r = CheckAgainstExporter(device, reply, info, for_messages);
   std::string why;
-  const bool stat_ok = fstat(payload_fd, st) == 0;
+  // What the broker's fstat said at publish (revision 5) spares one of ours on every open (protocol.hpp).
+  const protocol::PayloadFile& file = reply.file;
+  if (file.mode != 0) {
+    *st = {};
+    st->st_dev = static_cast<dev_t>(file.dev);
+    st->st_ino = static_cast<ino_t>(file.ino);
+    st->st_rdev = static_cast<dev_t>(file.rdev);
+    st->st_mode = static_cast<mode_t>(file.mode);
+    st->st_size = static_cast<off_t>(file.size);
+  }
+  const bool stat_ok = file.mode != 0 || fstat(payload_fd, st) == 0;
   if (r == VK_SUCCESS && !CheckPayloadFd(payload_fd, stat_ok ? st : nullptr, info.allocationSize, &why)) {
-    reporter.Warning(kId, std::string(kAllocate) + ": the broker's payload for " + Describe(request) +
+    reporter.Warning(kId, std::string(kAllocate) + ": the broker's payload for " + Describe(for_messages()) +
                               " is not usable memory: " + why);
     r = VK_ERROR_INVALID_EXTERNAL_HANDLE;
   }

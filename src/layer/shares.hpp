@@ -46,8 +46,8 @@ VkResult PublishName(DeviceData& device, VkDeviceMemory memory, int fd, MemoryRe
 VkResult GetGlobalShare(DeviceData& device, VkDeviceMemory memory, MemoryRecord& record, uint32_t* kmt);
 
 // Opens a payload by KMT value or by name for import. On success `*fd` is a new descriptor the caller owns,
-// `*st` is fstat's answer for it, and `record` learns the payload's identity (the importer then holds the
-// share alive).
+// `*st` is fstat's answer for it (from a broker of revision 5, what its fstat said at publish: protocol.hpp),
+// and `record` learns the payload's identity (the importer then holds the share alive).
 VkResult OpenShare(DeviceData& device, VkExternalMemoryHandleTypeFlagBits type, HANDLE handle, LPCWSTR name,
                    const VkMemoryAllocateInfo& info, MemoryRecord& record, int* fd, struct stat* st);
 

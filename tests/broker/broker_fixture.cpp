@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -330,6 +331,16 @@ protocol::OpenReply RawConnection::ReceiveOpen() {
   int fd = -1;
   protocol::OpenReply reply = Receive<protocol::OpenReply>(protocol::Type::kOpen, &fd);
   EXPECT_EQ(reply.status == protocol::Status::kOk, fd >= 0) << "the reply and its descriptor disagree";
+  if (fd >= 0 && revision_ >= protocol::kRevisionPayloadFile) {
+    // What the broker says of the file (revision 5) is what the kernel says of the descriptor it sent.
+    struct stat st {};
+    EXPECT_EQ(fstat(fd, &st), 0);
+    const protocol::PayloadFile kernel{st.st_dev, st.st_ino, st.st_rdev, st.st_mode,
+                                       static_cast<uint64_t>(st.st_size)};
+    EXPECT_EQ(reply.file, kernel) << "the open reply's PayloadFile is not the descriptor's file";
+  } else {
+    EXPECT_EQ(reply.file, protocol::PayloadFile{}) << "a reply of revision " << revision_ << " has no file";
+  }
   if (fd >= 0) close(fd);
   return reply;
 }

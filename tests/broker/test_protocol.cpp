@@ -280,6 +280,28 @@ TEST(ProtocolObjectKinds, TheOldLayoutDecodesAsMemory) {
   EXPECT_EQ(entry.holders, std::vector<uint32_t>{3});
 }
 
+// Revision 5: a kOpen reply says what file the payload is, so that the importer needs no fstat of its own.
+TEST(ProtocolPayloadFile, OpenRepliesOfRevision5CarryTheFileAndEarlierOnesDoNot) {
+  std::string error;
+  EXPECT_GE(kRevision, kRevisionPayloadFile);
+  PayloadInfo memory{4096, 2, 0, {}, {}};
+  OpenReply sent{Status::kOk, 1, 2, memory, {0x803, 123456789, 0, 0100600, 1 << 20}};
+  OpenReply got;
+  ASSERT_TRUE(DecodeBody(EncodeBody(sent, kRevisionPayloadFile), &got, &error, kRevisionPayloadFile))
+      << error;
+  EXPECT_EQ(got.file, sent.file);
+  EXPECT_EQ(got.info, memory);
+  const size_t revision4 = EncodeBody(sent, kRevisionReleaseSocket).size();
+  EXPECT_EQ(revision4, 4u + 8u + 4u + 48u + 8u);  // as before revision 5
+  EXPECT_EQ(EncodeBody(sent, kRevisionPayloadFile).size(), revision4 + 4 * 8u + 4u);
+  got.file.mode = 7;  // a decode of the old layout says: unknown
+  ASSERT_TRUE(DecodeBody(EncodeBody(sent, kRevisionReleaseSocket), &got, &error, kRevisionReleaseSocket))
+      << error;
+  EXPECT_EQ(got.file, PayloadFile{});
+  EXPECT_FALSE(DecodeBody(EncodeBody(sent, kRevisionReleaseSocket), &got, &error, kRevisionPayloadFile));
+  EXPECT_FALSE(DecodeBody(EncodeBody(sent, kRevisionPayloadFile), &got, &error, kRevisionReleaseSocket));
+}
+
 // A body of one layout is never taken for the other: each decoder wants its revision's exact length.
 TEST(ProtocolObjectKinds, ALayoutIsNotReadAsTheOther) {
   std::string error;

@@ -287,6 +287,30 @@ TEST_F(ReleaseSocket, AReleaseBehindThousandsOfOthersOnTheReleaseSocketIsStillTa
       << "an open answered with " << ahead << " releases and then the last holder's queued before it";
 }
 
+// The broker reads a release socket in batches of 16 (one recvmmsg), then counts what is left: the release
+// that matters is taken whether it is inside the first batch, its last entry, or just behind it.
+TEST_F(ReleaseSocket, AReleaseAtEveryPlaceAroundABatchIsTaken) {
+  RawConnection first;
+  RawConnection owner;
+  ASSERT_EQ(owner.OpenReleaseSocket(), Status::kOk);
+  for (int ahead : {0, 1, 14, 15, 16, 17, 31, 32, 33}) {
+    const std::string name = "Local\\socket-batch-" + std::to_string(ahead);
+    uint64_t payload = owner.Publish(name);
+    ASSERT_NE(payload, 0u);
+    {
+      FrozenBroker frozen;
+      ASSERT_TRUE(frozen.ok());
+      // Releases of a payload the owner does not hold are refused (and logged), one packet each.
+      for (int i = 0; i < ahead; ++i) ASSERT_TRUE(owner.TryReleaseOnSocket(payload + 1));
+      owner.ReleaseOnSocket(payload);
+      first.SendOpen(name);
+    }
+    EXPECT_EQ(first.ReceiveOpen().status, Status::kNotFound)
+        << ahead << " releases ahead of the one that counts";
+  }
+  EXPECT_TRUE(first.Status().empty());
+}
+
 // The connection closes: every hold goes, whatever its release socket held; the release socket closes: the
 // client is gone (or broken), and its connection closes too.
 TEST_F(ReleaseSocket, AClosedConnectionOrReleaseSocketDropsEveryHold) {
