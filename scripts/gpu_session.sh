@@ -26,15 +26,32 @@ mkdir -p "$out"
 loader() {
   # The GPU machine has the NVIDIA driver but no Vulkan loader: the .deb files travel in .gl/.
   if ! ldconfig -p | grep -q libvulkan.so.1; then
-    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    for f in .gl/*.deb; do
+      case $f in *validationlayers*) ;; *) dpkg -x "$f" / ;; esac
+    done
     ldconfig
+  fi
+  # The Khronos validation layer, below ntbridge as in every test here (unpacked apart: a package unpacked
+  # into / can break that machine). Without it the tests leave it out (NTBRIDGE_TEST_NO_VALIDATION).
+  local vvl=(.gl/vulkan-validationlayers_*.deb) extra_layers="" extra_libs=""
+  if [ -e "${vvl[0]}" ]; then
+    mkdir -p /tmp/ntbridge-vvl && dpkg -x "${vvl[0]}" /tmp/ntbridge-vvl
+    extra_layers=:/tmp/ntbridge-vvl/usr/share/vulkan/explicit_layer.d
+    extra_libs=:/tmp/ntbridge-vvl/usr/lib/x86_64-linux-gnu
+  else
+    export NTBRIDGE_TEST_NO_VALIDATION=1
+  fi
+  # Test programs name their child programs, broker and tool by the build folder's path here (compiled in):
+  # that path leads to gpu-run there.
+  if [ -s gpu-run/BUILD_DIR ] && [ ! -e "$(cat gpu-run/BUILD_DIR)" ]; then
+    mkdir -p "$(dirname "$(cat gpu-run/BUILD_DIR)")" && ln -s "$PWD/gpu-run" "$(cat gpu-run/BUILD_DIR)"
   fi
   if [ -z "${VK_DRIVER_FILES:-}" ] && [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
     export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   fi
-  export VK_ADD_LAYER_PATH=$PWD/gpu-run/layer
+  export VK_ADD_LAYER_PATH=$PWD/gpu-run/layer$extra_layers
   # libntbridge and libntbridge_cuda (the CUDA consumer's plugin and the example need the latter).
-  export LD_LIBRARY_PATH=$PWD/gpu-run/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export LD_LIBRARY_PATH=$PWD/gpu-run/lib$extra_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   export NTBRIDGE_TEST_DEVICE=${NTBRIDGE_TEST_DEVICE:-NVIDIA} NTBRIDGE_BENCH_DEVICE=${NTBRIDGE_BENCH_DEVICE:-NVIDIA}
   export NTBRIDGE_TEST_KEEP_RUNTIME_DIR=1 NTBRIDGE_STRESS_SECONDS=${NTBRIDGE_STRESS_SECONDS:-20}
   nvidia-smi -L > "$out/machine.txt" 2>&1 || true
@@ -61,12 +78,13 @@ case "${1:-}" in
     find gpu-run -type f -perm -u+x -exec strip --strip-unneeded {} \; 2>/dev/null || true
     cp scripts/gtest_each.sh gpu-run/
     git describe --always --dirty > gpu-run/COMMIT 2>/dev/null || true  # machine.txt of bench-sync names it
+    echo "$PWD/build-gpu" > gpu-run/BUILD_DIR
     du -sh gpu-run
     if [ ! -d .gl ] || [ -z "$(ls .gl/*.deb 2>/dev/null)" ]; then
       mkdir -p .gl /tmp/amd64/partial
       o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
       # shellcheck disable=SC2086
-      apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1)
+      apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1 vulkan-validationlayers)
     fi
     echo "ready: run 'scripts/gpu_session.sh tests' (then demo, bench) on the GPU machine, carrying .gl and gpu-run"
     ;;
