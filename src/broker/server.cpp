@@ -331,7 +331,8 @@ bool Server::TakeReleases(Connection& c, bool ready, bool hung_up, bool* took, s
     }
     return false;
   }
-  if (batch < static_cast<int>(release_batch_.size()) && !hung_up) return true;
+  // Fewer than one call can read: the queue was empty (the bound is the function's, not the array's).
+  if (batch < static_cast<int>(std::min(release_batch_.size(), kMaxSmallPackets)) && !hung_up) return true;
   int queued = 0;
   if (ioctl(c.release_fd, FIONREAD, &queued) != 0) queued = 0;
   // An empty packet counts no byte, yet makes the socket readable: where poll said so, one read at least.

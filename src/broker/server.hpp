@@ -87,10 +87,10 @@ class Server {
   ConnectionId next_id_ = 1;
   // By id, which grows with each accept: a descriptor number can be reused within one turn of the loop.
   std::map<ConnectionId, Connection> connections_;
-  std::vector<uint8_t> buffer_;                // the message being served
-  std::vector<uint8_t> drain_buffer_;          // one read by DrainReleases
-  std::vector<uint8_t> release_buffer_;        // one read from a release socket
-  std::array<SmallPacket, 16> release_batch_;  // what one recvmmsg reads from a release socket
+  std::vector<uint8_t> buffer_;                              // the message being served
+  std::vector<uint8_t> drain_buffer_;                        // one read by DrainReleases
+  std::vector<uint8_t> release_buffer_;                      // one read from a release socket
+  std::array<SmallPacket, kMaxSmallPackets> release_batch_;  // what one recvmmsg reads from a release socket
   // A poll set's entries: the connection, and whether the entry is its release socket.
   struct PollEntry {
     ConnectionId id = 0;

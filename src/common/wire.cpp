@@ -129,7 +129,7 @@ ReceiveResult ReceivePacket(int socket, std::vector<uint8_t>* bytes, std::vector
 }
 
 int ReceiveSmallPackets(int socket, std::span<SmallPacket> out) {
-  constexpr size_t kBatch = 16;
+  constexpr size_t kBatch = kMaxSmallPackets;
   const size_t count = std::min(out.size(), kBatch);
   mmsghdr messages[kBatch] = {};
   iovec iov[kBatch];

@@ -29,9 +29,11 @@ struct SmallPacket {
   size_t descriptors = 0;  // that came with it; already closed (none is wanted where small packets come)
   uint8_t bytes[kCapacity];
 };
-// Receives up to out.size() queued packets of a seqpacket socket in one system call (recvmmsg), without
-// waiting. Returns how many, or -1 with errno (EAGAIN: none was queued). Fewer than out.size() means the
-// queue was empty when the call ended, so everything queued before it began was taken.
+// The most packets one ReceiveSmallPackets call reads.
+inline constexpr size_t kMaxSmallPackets = 16;
+// Receives up to min(out.size(), kMaxSmallPackets) queued packets of a seqpacket socket in one system call
+// (recvmmsg), without waiting. Returns how many, or -1 with errno (EAGAIN: none was queued). Fewer than that
+// bound means the queue was empty when the call ended, so everything queued before it began was taken.
 int ReceiveSmallPackets(int socket, std::span<SmallPacket> out);
 
 // Receives one message of exactly `size` bytes into `data`, with at most one descriptor (*fd, close-on-exec;

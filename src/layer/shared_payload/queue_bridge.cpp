@@ -271,6 +271,7 @@ void QueueBridge::ReleaseWaits(const SyncState& state, uint64_t value) {
   std::vector<Ticket> ready;
   {
     std::lock_guard lock(mutex_);
+    ready.reserve(waits_.size());  // no allocation (and so no throw) inside erase_if's predicate
     std::erase_if(waits_, [&](const WaitJob& w) {
       if (w.state->id() != state.id() || w.value > value) return false;
       ready.push_back(w.ticket);
