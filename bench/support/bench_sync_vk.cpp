@@ -3,32 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <vector>
 
 namespace ntbridge::bench {
 namespace {
-
-bool HasDeviceExtension(VkPhysicalDevice gpu, const char* name) {
-  uint32_t count = 0;
-  vkEnumerateDeviceExtensionProperties(gpu, nullptr, &count, nullptr);
-  std::vector<VkExtensionProperties> props(count);
-  vkEnumerateDeviceExtensionProperties(gpu, nullptr, &count, props.data());
-  for (const auto& p : props) {
-    if (std::strcmp(p.extensionName, name) == 0) return true;
-  }
-  return false;
-}
-
-template <typename T>
-void Load(VkDevice device, T& fn, const char* name) {
-  fn = reinterpret_cast<T>(vkGetDeviceProcAddr(device, name));
-}
-
-VkResult& Sink(VkResult* r) {
-  static thread_local VkResult ignored;
-  return r != nullptr ? *r : ignored;
-}
 
 constexpr VkExternalSemaphoreFeatureFlags kSemBoth =
     VK_EXTERNAL_SEMAPHORE_FEATURE_EXPORTABLE_BIT | VK_EXTERNAL_SEMAPHORE_FEATURE_IMPORTABLE_BIT;

@@ -92,8 +92,6 @@ VkPhysicalDevice PickDevice(VkInstance instance) {
   return hardware != VK_NULL_HANDLE ? hardware : first;
 }
 
-namespace {
-
 bool HasDeviceExtension(VkPhysicalDevice gpu, const char* name) {
   uint32_t count = 0;
   vkEnumerateDeviceExtensionProperties(gpu, nullptr, &count, nullptr);
@@ -105,17 +103,10 @@ bool HasDeviceExtension(VkPhysicalDevice gpu, const char* name) {
   return false;
 }
 
-template <typename T>
-void Load(VkDevice device, T& fn, const char* name) {
-  fn = reinterpret_cast<T>(vkGetDeviceProcAddr(device, name));
-}
-
 VkResult& Sink(VkResult* r) {
   static thread_local VkResult ignored;
   return r != nullptr ? *r : ignored;
 }
-
-}  // namespace
 
 VkSide::VkSide(Side s) : side(s) {
   VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};

@@ -32,6 +32,15 @@ uint64_t RaiseFdLimit(uint64_t want);
 // Fatal setup error: prints and exits(2).
 [[noreturn]] void Die(const std::string& what);
 
+// Helpers the Vulkan sides of the memory and the sync benchmarks share.
+bool HasDeviceExtension(VkPhysicalDevice gpu, const char* name);
+template <typename T>
+void Load(VkDevice device, T& fn, const char* name) {
+  fn = reinterpret_cast<T>(vkGetDeviceProcAddr(device, name));
+}
+// `*r`, or a per-thread place for results the caller does not want.
+VkResult& Sink(VkResult* r);
+
 enum class Side { kWin32, kFd };
 inline const char* SideName(Side s) { return s == Side::kWin32 ? "win32" : "fd"; }
 
