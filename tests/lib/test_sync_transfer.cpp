@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "process.hpp"
+#include "socket_pair.hpp"
 #include "vk_fixture.hpp"
 
 namespace ntbridge {
@@ -21,22 +22,7 @@ constexpr uint32_t kKmt = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT
 static_assert(kNt == VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_WIN32_BIT &&
               kKmt == VK_EXTERNAL_FENCE_HANDLE_TYPE_OPAQUE_WIN32_KMT_BIT);
 
-class SyncSockets : public ::testing::TestWithParam<int> {
- protected:
-  void SetUp() override { ASSERT_EQ(socketpair(AF_UNIX, GetParam() | SOCK_CLOEXEC, 0, fds_), 0); }
-  void TearDown() override {
-    for (int fd : fds_) {
-      if (fd >= 0) close(fd);
-    }
-  }
-  int sender() const { return fds_[0]; }
-  int receiver() const { return fds_[1]; }
-  void CloseSender() {
-    close(fds_[0]);
-    fds_[0] = -1;
-  }
-  int fds_[2] = {-1, -1};
-};
+class SyncSockets : public test::SocketPairTest {};
 
 SyncInfo Info(uint32_t kind, uint32_t type = kNt) {
   SyncInfo info{};
