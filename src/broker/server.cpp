@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +25,8 @@ volatile sig_atomic_t g_stop = 0;
 constexpr uint64_t kRefusedReleasesLogged = 8;
 // How long a release may wait on a release socket when no request comes that reads it (protocol.hpp).
 constexpr int64_t kReleaseSweepMs = 1000;
+// The event loop's key of a release socket: its connection's id with this bit (ids count up from 1).
+constexpr uint64_t kReleaseSocketKey = uint64_t{1} << 63;
 
 void OnStop(int) { g_stop = 1; }
 
@@ -76,13 +79,46 @@ void InstallSignalHandlers() {
 }
 
 Server::Server(int listen_fd, Registry* registry, const KmtValues* kmt, const ServerOptions& options)
-    : listen_fd_(listen_fd), registry_(registry), kmt_(kmt), options_(options) {}
+    : listen_fd_(listen_fd), registry_(registry), kmt_(kmt), options_(options) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ >= 0 && !Watch(listen_fd_, 0)) {
+    close(epoll_fd_);
+    epoll_fd_ = -1;
+  }
+}
 
 Server::~Server() {
   for (auto& [id, c] : connections_) {
     CloseAll(&c.pending_fds);
     close(c.fd);
     if (c.release_fd >= 0) close(c.release_fd);
+  }
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+}
+
+bool Server::Watch(int fd, uint64_t key) {
+  epoll_event e{};
+  e.events = EPOLLIN;
+  e.data.u64 = key;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e) != 0) {
+    NTBRIDGE_LOG(LogLevel::kError, std::string("epoll_ctl(EPOLL_CTL_ADD) failed: ") + std::strerror(errno));
+    return false;
+  }
+  ++watched_;
+  return true;
+}
+
+void Server::Unwatch(int fd) {
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr) == 0) --watched_;
+}
+
+void Server::WatchReleaseSocket(Connection& c, bool watch) {
+  if (c.release_fd < 0 || c.release_watched == watch) return;
+  if (watch) {
+    c.release_watched = Watch(c.release_fd, c.id | kReleaseSocketKey);
+  } else {
+    Unwatch(c.release_fd);
+    c.release_watched = false;
   }
 }
 
@@ -115,6 +151,10 @@ void Server::Accept() {
   c.pid = cred.pid;
   timeval timeout{5, 0};  // a peer that stops reading must not stall everyone else
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  if (!Watch(fd, c.id)) {
+    close(fd);
+    return;
+  }
   connections_[c.id] = std::move(c);
   NTBRIDGE_LOG(LogLevel::kDebug,
                "connection " + std::to_string(next_id_ - 1) + " from pid " + std::to_string(cred.pid));
@@ -132,9 +172,12 @@ void Server::CloseConnection(Connection& c, const std::string& why) {
   // Whatever its release socket still holds is moot: every hold of the connection goes.
   registry_->Drop(c.id);
   CloseAll(&c.pending_fds);
+  Unwatch(c.fd);
   close(c.fd);
+  WatchReleaseSocket(c, false);
   if (c.release_fd >= 0) close(c.release_fd);
   c.release_fd = -1;
+  c.ring.reset();
 }
 
 bool Server::Reply(Connection& c, protocol::Type type, const std::vector<uint8_t>& body, int fd) {
@@ -170,26 +213,24 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
       return Reply(c, Type::kOpen, protocol::EncodeBody(reply, c.revision), fd);
     }
     case Type::kShareKmt: {
-      // Only the sender's own holds count, and its own releases came before this, on its connection or its
-      // release socket.
+      // Only the sender's own holds count, and its own releases came before this, on its connection, its
+      // release socket or its ring.
       protocol::PayloadRequest r;
-      bool took = false;
-      if (!DecodeRequest(body, &r, why) || !TakeReleases(c, false, false, &took, why)) return false;
+      if (!DecodeRequest(body, &r, why) || !TakeOwnReleases(c, why)) return false;
       return Reply(c, Type::kShareKmt, protocol::EncodeBody(registry_->ShareKmt(c.id, r.payload)));
     }
     case Type::kRelease: {
+      // Also what a client whose ring is full sends: its ring is read first, which makes room.
       protocol::PayloadRequest r;
-      bool took = false;
-      if (!DecodeRequest(body, &r, why) || !TakeReleases(c, false, false, &took, why)) return false;
+      if (!DecodeRequest(body, &r, why) || !TakeOwnReleases(c, why)) return false;
       return Reply(c, Type::kRelease, protocol::EncodeBody(registry_->Release(c.id, r.payload)));
     }
     case Type::kReleaseOneWay: {
       protocol::PayloadRequest r;
       if (!DecodeRequest(body, &r, why)) return false;
       ApplyRelease(c, r.payload);
-      // On the connection although the client has a release socket: that socket is full. Make room.
-      bool took = false;
-      return TakeReleases(c, false, false, &took, why);
+      // On the connection although the client has a release socket or ring: that is full. Make room.
+      return TakeOwnReleases(c, why);
     }
     case Type::kReleaseSocket: {
       if (c.revision < protocol::kRevisionReleaseSocket) {
@@ -205,6 +246,31 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
       fds.clear();
       return Reply(c, Type::kReleaseSocket,
                    protocol::EncodeBody(protocol::StatusCodeReply{AdoptReleaseSocket(c, fd)}));
+    }
+    case Type::kReleaseRing: {
+      if (c.revision < protocol::kRevisionReleaseRing) {
+        *why = "a release ring asked for by a client of revision " + std::to_string(c.revision) +
+               " (revision " + std::to_string(protocol::kRevisionReleaseRing) + " has them)";
+        return false;
+      }
+      if (!body.empty()) {
+        *why = "release ring request with a body";
+        return false;
+      }
+      int fd = -1;
+      const protocol::Status status = MakeReleaseRing(c, &fd);
+      const bool sent =
+          Reply(c, Type::kReleaseRing, protocol::EncodeBody(protocol::StatusCodeReply{status}), fd);
+      if (fd >= 0) close(fd);  // the broker keeps its mapping
+      return sent;
+    }
+    case Type::kRingDoorbell: {
+      if (!body.empty()) {
+        *why = "doorbell with a body";
+        return false;
+      }
+      // The broker slept without reading the rings: read them all now, and on the timer while releases come.
+      return DrainReleases(&c, why);
     }
     case Type::kHello: {
       protocol::HelloRequest r;
@@ -262,6 +328,62 @@ void Server::ApplyRelease(Connection& c, uint64_t payload) {
   }
 }
 
+protocol::Status Server::MakeReleaseRing(Connection& c, int* fd) {
+  *fd = -1;
+  if (c.ring != nullptr || c.release_fd >= 0) {
+    NTBRIDGE_LOG(LogLevel::kWarn,
+                 "pid " + std::to_string(c.pid) +
+                     ": release ring refused: the connection has a ring or a release socket");
+    return protocol::Status::kBadRequest;
+  }
+  std::string error;
+  c.ring = ReleaseRing::Create(fd, &error);
+  if (c.ring == nullptr) {
+    // The client sends its releases on a release socket instead.
+    NTBRIDGE_LOG(LogLevel::kWarn, "pid " + std::to_string(c.pid) + ": cannot make a release ring: " + error);
+    return protocol::Status::kTooMany;
+  }
+  c.ring->SetDoorbell(release_sockets_polled_);
+  NTBRIDGE_LOG(LogLevel::kDebug, "connection " + std::to_string(c.id) + " writes its releases into a ring");
+  return protocol::Status::kOk;
+}
+
+bool Server::TakeRing(Connection& c, bool* took, std::string* why) {
+  if (c.ring == nullptr) return true;
+  return c.ring->Take([&](uint64_t payload) { ApplyRelease(c, payload); }, took, why);
+}
+
+bool Server::TakeOwnReleases(Connection& c, std::string* why) {
+  bool took = false;
+  return TakeReleases(c, false, false, &took, why) && TakeRing(c, &took, why);
+}
+
+bool Server::TakeRings(Connection* requester, bool* took, std::string* why) {
+  bool ok = true;
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    std::string wrong;
+    if (TakeRing(it->second, took, &wrong)) {
+      ++it;
+    } else if (&it->second == requester) {
+      *why = wrong;
+      ok = false;
+      ++it;
+    } else {
+      CloseConnection(it->second, wrong);
+      it = connections_.erase(it);
+    }
+  }
+  return ok;
+}
+
+void Server::SetReleasesPolled(bool polled) {
+  release_sockets_polled_ = polled;
+  for (auto& [id, c] : connections_) {
+    if (c.ring != nullptr) c.ring->SetDoorbell(polled);
+    WatchReleaseSocket(c, polled);
+  }
+}
+
 protocol::Status Server::AdoptReleaseSocket(Connection& c, int fd) {
   // The broker only ever reads it, without waiting: what matters is that it is what the client says, a
   // connected Unix seqpacket socket of this user, so that reading it yields whole messages or its end.
@@ -269,8 +391,8 @@ protocol::Status Server::AdoptReleaseSocket(Connection& c, int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
   const char* refused = nullptr;
-  if (c.release_fd >= 0) {
-    refused = "the connection has one already";
+  if (c.release_fd >= 0 || c.ring != nullptr) {
+    refused = "the connection has one already, or a release ring";
   } else if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
     refused = "not a socket";
   } else if (SocketOption(fd, SO_DOMAIN) != AF_UNIX || SocketOption(fd, SO_TYPE) != SOCK_SEQPACKET) {
@@ -286,6 +408,7 @@ protocol::Status Server::AdoptReleaseSocket(Connection& c, int fd) {
     return protocol::Status::kBadRequest;
   }
   c.release_fd = fd;
+  WatchReleaseSocket(c, release_sockets_polled_);
   NTBRIDGE_LOG(LogLevel::kDebug, "connection " + std::to_string(c.id) + " sends its releases on a socket");
   return protocol::Status::kOk;
 }
@@ -376,29 +499,37 @@ bool Server::TakeReleases(Connection& c, bool ready, bool hung_up, bool* took, s
   return true;
 }
 
-// Exact because a one-way release is queued on its connection or release socket before its sender's send
-// returns: a request that another process sends after that finds it queued here (or already taken). Reading
-// a connection stops at its first message of another kind, which keeps each connection's order; nothing
-// queued behind such a message can be a release its sender has completed, as a client sends nothing while its
-// request waits (protocol.hpp). A release socket carries releases only, all sent before the client's next
-// request, so it is read whatever waits on the connection. A connection still in the listen backlog holds
-// nothing, so it has nothing to release.
+// Exact because a one-way release is in its client's ring, or queued on its connection or release socket,
+// before its sender's call returns: a request that another process sends after that finds it there (or
+// already taken). The rings are read directly. Every connection with something queued when the request being
+// answered was sent is in the event loop's current harvest (ready_, Run): the kernel adds a connection to the
+// ready list when data or a hang-up arrives on it, and keeps one with unread data there, and each epoll_wait
+// takes the whole list, so the harvest that brought the request brought every connection that was ready
+// before it. Reading a connection stops at its first message of another kind, which keeps each connection's
+// order; nothing queued behind such a message can be a release its sender has completed, as a client sends
+// nothing while its request waits (protocol.hpp). A release socket carries releases only, all sent before the
+// client's next request, so it is read whatever waits on the connection; release sockets are polled here, as
+// they are not in the event loop while releases come. A connection still in the listen backlog holds nothing,
+// so it has nothing to release.
 bool Server::DrainReleases(Connection* requester, std::string* why) {
+  const ConnectionId except = requester != nullptr ? requester->id : 0;
+  bool took = false;
+  bool ok = TakeRings(requester, &took, why);  // no system call
+  for (const Ready& ready : ready_) {
+    if (ready.id == except) continue;
+    auto it = connections_.find(ready.id);
+    if (it == connections_.end() || it->second.has_pending) continue;  // closed, or read up to a request
+    // A peer that hung up sends nothing more: its socket is read to the end, which drops its holds.
+    if (!ReadQueuedReleases(it->second, (ready.events & (EPOLLHUP | EPOLLERR)) != 0)) connections_.erase(it);
+  }
   drain_fds_.clear();
   drain_entries_.clear();
-  const ConnectionId except = requester != nullptr ? requester->id : 0;
   for (const auto& [id, c] : connections_) {
-    if (id != except && !c.has_pending) {
-      drain_fds_.push_back({c.fd, POLLIN, 0});
-      drain_entries_.push_back({id, false});
-    }
     if (c.release_fd >= 0) {
       drain_fds_.push_back({c.release_fd, POLLIN, 0});
       drain_entries_.push_back({id, true});
     }
   }
-  bool took = false;
-  bool ok = true;
   int n = 0;
   if (!drain_fds_.empty()) {
     do {
@@ -411,60 +542,68 @@ bool Server::DrainReleases(Connection* requester, std::string* why) {
     auto it = connections_.find(drain_entries_[i].id);
     if (it == connections_.end()) continue;  // closed by an earlier entry of this drain
     Connection& c = it->second;
-    // A peer that hung up sends nothing more: its socket is read to the end, which drops its holds.
     const bool hung_up = (drain_fds_[i].revents & (POLLHUP | POLLERR)) != 0;
-    if (drain_entries_[i].release_socket) {
-      std::string wrong;
-      if (TakeReleases(c, true, hung_up, &took, &wrong)) continue;
-      if (c.id == except) {
-        *why = wrong.empty() ? "its release socket was closed" : wrong;
-        ok = false;
-      } else {
-        CloseConnection(c, wrong);
-        connections_.erase(it);
-      }
-      continue;
-    }
-    // Exactly what was queued when the drain began (FIONREAD: every byte of every queued packet): each
-    // release completed before the request being answered was read is in it, whatever the sender's buffer
-    // size, and what a connection sends meanwhile cannot hold the loop.
-    int queued = 0;
-    if (ioctl(c.fd, FIONREAD, &queued) != 0) queued = 0;
-    for (size_t taken = 0; hung_up || taken < static_cast<size_t>(queued);) {
-      std::vector<int> fds;
-      std::string wrong;
-      ReceiveResult r = ReceivePacket(c.fd, &drain_buffer_, &fds, &wrong, false);
-      if (r == ReceiveResult::kEmpty) break;
-      if (r != ReceiveResult::kOk) {
-        CloseConnection(c, r == ReceiveResult::kClosed ? std::string() : wrong);
-        connections_.erase(it);
-        break;
-      }
-      taken += std::max<size_t>(drain_buffer_.size(), 1);
-      std::string ignored;
-      auto message = protocol::DecodeMessage(drain_buffer_, &ignored);
-      if (!message || message->header.type != static_cast<uint16_t>(protocol::Type::kReleaseOneWay)) {
-        c.pending.swap(drain_buffer_);
-        c.pending_fds = std::move(fds);
-        c.has_pending = true;
-        break;
-      }
-      if (!Process(c, drain_buffer_, fds, &wrong)) {
-        CloseConnection(c, "malformed request: " + wrong);
-        connections_.erase(it);
-        break;
-      }
+    std::string wrong;
+    if (TakeReleases(c, true, hung_up, &took, &wrong)) continue;
+    if (c.id == except) {
+      if (ok) *why = wrong.empty() ? "its release socket was closed" : wrong;
+      ok = false;
+    } else {
+      CloseConnection(c, wrong);
+      connections_.erase(it);
     }
   }
-  // Releases came on release sockets: more may follow, each without a wake-up, so the timer reads them 1 s
-  // from now; when the timer finds none, the sockets are polled again (Run, and server.hpp).
+  // Releases came on release sockets or rings: more may follow, each without a wake-up, so the timer reads
+  // them 1 s from now; when the timer finds none, the sockets are polled again and the rings' doorbells set
+  // (Run, and server.hpp). A release written into a ring just before its doorbell was set is found by the
+  // second look (release_ring.hpp).
+  if (!took && requester == nullptr && !release_sockets_polled_ && NowMs() >= release_sweep_at_ms_) {
+    SetReleasesPolled(true);
+    ok = TakeRings(nullptr, &took, why) && ok;
+  }
   if (took) {
-    release_sockets_polled_ = false;
+    if (release_sockets_polled_) SetReleasesPolled(false);
     release_sweep_at_ms_ = NowMs() + kReleaseSweepMs;
-  } else if (requester == nullptr && !release_sockets_polled_ && NowMs() >= release_sweep_at_ms_) {
-    release_sockets_polled_ = true;
   }
   return ok;
+}
+
+bool Server::ReadQueuedReleases(Connection& c, bool hung_up) {
+  // Exactly what was queued when the drain began (FIONREAD: every byte of every queued packet): each
+  // release completed before the request being answered was read is in it, whatever the sender's buffer
+  // size, and what a connection sends meanwhile cannot hold the loop.
+  int queued = 0;
+  if (ioctl(c.fd, FIONREAD, &queued) != 0) queued = 0;
+  for (size_t taken = 0; hung_up || taken < static_cast<size_t>(queued);) {
+    std::vector<int> fds;
+    std::string wrong;
+    ReceiveResult r = ReceivePacket(c.fd, &drain_buffer_, &fds, &wrong, false);
+    if (r == ReceiveResult::kEmpty) break;
+    if (r != ReceiveResult::kOk) {
+      CloseConnection(c, r == ReceiveResult::kClosed ? std::string() : wrong);
+      return false;
+    }
+    taken += std::max<size_t>(drain_buffer_.size(), 1);
+    std::string ignored;
+    auto message = protocol::DecodeMessage(drain_buffer_, &ignored);
+    const uint16_t type = message ? message->header.type : 0;
+    // A doorbell says nothing the drain does not do anyway (it reads every ring), and a release of a client
+    // whose ring was full may be queued behind one.
+    if (type == static_cast<uint16_t>(protocol::Type::kRingDoorbell) && fds.empty() && message->body.empty())
+      continue;
+    if (type != static_cast<uint16_t>(protocol::Type::kReleaseOneWay)) {
+      c.pending.swap(drain_buffer_);
+      c.pending_fds = std::move(fds);
+      c.has_pending = true;
+      pending_ids_.push_back(c.id);
+      return true;
+    }
+    if (!Process(c, drain_buffer_, fds, &wrong)) {
+      CloseConnection(c, "malformed request: " + wrong);
+      return false;
+    }
+  }
+  return true;
 }
 
 bool Server::Serve(Connection& c) {
@@ -499,27 +638,16 @@ bool Server::Serve(Connection& c) {
 }
 
 int Server::Run() {
+  if (epoll_fd_ < 0) {
+    NTBRIDGE_LOG(LogLevel::kError, std::string("cannot set up the event loop: ") + std::strerror(errno));
+    return 1;
+  }
   int64_t idle_since = NowSeconds();
-  std::vector<pollfd> fds;
-  std::vector<PollEntry> entries;
+  std::vector<ConnectionId> pending;
   while (!g_stop) {
-    fds.clear();
-    entries.clear();
-    fds.push_back({listen_fd_, POLLIN, 0});
-    entries.push_back({});
-    bool pending = false;
     bool release_sockets = false;
-    for (const auto& [id, c] : connections_) {
-      fds.push_back({c.fd, POLLIN, 0});
-      entries.push_back({id, false});
-      pending = pending || c.has_pending;
-      release_sockets = release_sockets || c.release_fd >= 0;
-      if (c.release_fd >= 0 && release_sockets_polled_) {
-        fds.push_back({c.release_fd, POLLIN, 0});
-        entries.push_back({id, true});
-      }
-    }
-    int timeout = pending ? 0 : -1;  // a message read ahead waits for no new one
+    for (const auto& [id, c] : connections_) release_sockets = release_sockets || c.release_fd >= 0 || c.ring;
+    int timeout = pending_ids_.empty() ? -1 : 0;  // a message read ahead waits for no new one
     if (options_.idle_exit_seconds > 0 && connections_.empty()) {
       int64_t left = idle_since + options_.idle_exit_seconds - NowSeconds();
       // A connection waiting in the backlog is not idleness.
@@ -533,35 +661,51 @@ int Server::Run() {
     }
     std::string ignored;  // DrainReleases closes the connections it finds broken (there is no requester)
     if (release_sockets && !release_sockets_polled_) {
-      // Releases wait unpolled on release sockets: read them once their time is up (protocol.hpp).
+      // Releases wait unpolled on release sockets and in rings: read them once their time is up
+      // (protocol.hpp).
       int64_t left = release_sweep_at_ms_ - NowMs();
       if (left <= 0) {
+        ready_.clear();
         DrainReleases(nullptr, &ignored);
         continue;
       }
       timeout = timeout < 0 ? static_cast<int>(left) : std::min(timeout, static_cast<int>(left));
     }
-    int n = poll(fds.data(), fds.size(), timeout);
+    // Room for every watched descriptor: a harvest that left some behind would break DrainReleases' promise.
+    events_.resize(watched_ + 1);
+    int n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
-      NTBRIDGE_LOG(LogLevel::kError, std::string("poll failed: ") + std::strerror(errno));
+      NTBRIDGE_LOG(LogLevel::kError, std::string("epoll_wait failed: ") + std::strerror(errno));
       return 1;
     }
-    // A release (or a hang-up) on a polled release socket: the first since the sockets went quiet.
-    for (size_t i = 1; i < fds.size(); ++i) {
-      if (entries[i].release_socket && fds[i].revents != 0) {
-        DrainReleases(nullptr, &ignored);
-        break;
+    ready_.clear();
+    bool accept = false;
+    bool release_socket = false;
+    for (int i = 0; i < n; ++i) {
+      const uint64_t key = events_[static_cast<size_t>(i)].data.u64;
+      if (key == 0) {
+        accept = true;
+      } else if (key & kReleaseSocketKey) {
+        release_socket = true;
+      } else {
+        ready_.push_back({key, events_[static_cast<size_t>(i)].events});
       }
     }
-    for (size_t i = 1; i < fds.size(); ++i) {
-      if (entries[i].release_socket) continue;
-      // Found again each time: serving one connection may close others (DrainReleases).
-      auto it = connections_.find(entries[i].id);
-      if (it == connections_.end() || (fds[i].revents == 0 && !it->second.has_pending)) continue;
-      if (!Serve(it->second)) connections_.erase(it);
+    // A release (or a hang-up) on a watched release socket: the first since the sockets went quiet.
+    if (release_socket) DrainReleases(nullptr, &ignored);
+    // Found again each time: serving one connection may close others (DrainReleases).
+    for (const Ready& ready : ready_) {
+      auto it = connections_.find(ready.id);
+      if (it != connections_.end() && !Serve(it->second)) connections_.erase(it);
     }
-    if (fds[0].revents & POLLIN) Accept();
+    pending.swap(pending_ids_);
+    pending_ids_.clear();
+    for (ConnectionId id : pending) {
+      auto it = connections_.find(id);
+      if (it != connections_.end() && it->second.has_pending && !Serve(it->second)) connections_.erase(it);
+    }
+    if (accept) Accept();
     if (connections_.empty() && idle_since == 0) idle_since = NowSeconds();
     if (!connections_.empty()) idle_since = 0;
   }

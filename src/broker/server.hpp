@@ -2,23 +2,27 @@
 // per connection, and drops a connection, with every hold it had, when it closes or sends anything malformed.
 //
 // One-way releases (protocol.hpp) are exact: before it answers a request whose answer depends on which
-// payloads live, the loop takes the releases already queued on every other connection and on every release
-// socket (DrainReleases). Release sockets (revision 4) are not polled while releases come, so that a release
-// wakes nobody: after a drain that found releases on them, a timer reads them 1 s later (unless another
-// drain that finds some comes first and sets it again), and once the timer finds none they are polled again,
-// so an idle broker sleeps without a timer and the next release after a quiet second wakes it.
+// payloads live, the loop takes the releases already queued on every other connection, on every release
+// socket and in every release ring (DrainReleases). Release sockets (revision 4) are not polled, and release
+// rings (revision 6) ring no doorbell, while releases come, so that a release wakes nobody: after a drain
+// that found releases on them, a timer reads them 1 s later (unless another drain that finds some comes
+// first and sets it again), and once the timer finds none the sockets are polled again and the rings'
+// doorbells set, so an idle broker sleeps without a timer and the next release after a quiet second wakes it.
 #pragma once
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "registry.hpp"
+#include "release_ring.hpp"
 #include "wire.hpp"
 
 namespace ntbridge::broker {
@@ -46,6 +50,12 @@ class Server {
     // The client's socket for one-way releases (kReleaseSocket, revision 4), -1 without one. Read by
     // DrainReleases and the timer, never answered.
     int release_fd = -1;
+    bool release_watched =
+        false;  // in the event loop (while the sockets are polled: release_sockets_polled_)
+    // The client's release ring (kReleaseRing, revision 6), null without one. Read by DrainReleases, the
+    // timer and before the client's own requests. A connection has a release socket or a ring, not both; one
+    // with a ring sends no one-way release on its connection, so no drain needs to poll it.
+    std::unique_ptr<ReleaseRing> ring;
     // A message read ahead of its turn by DrainReleases (one that is not a one-way release), with its
     // descriptors. The connection is not read again until it is handled, so its messages keep their order.
     bool has_pending = false;
@@ -72,6 +82,28 @@ class Server {
   // poll said it is readable); `took` is set when a release came. False (with `why`, empty for a hang-up)
   // when the connection must close.
   bool TakeReleases(Connection& c, bool ready, bool hung_up, bool* took, std::string* why);
+  // Takes the one-way releases queued on `c`'s connection, exactly what was queued (to its end where the
+  // client hung up), up to its first message of another kind, which becomes its pending message. False when
+  // the connection was closed (the caller erases it).
+  bool ReadQueuedReleases(Connection& c, bool hung_up);
+  // The event loop's set (epoll): `key` is a connection's id, with kReleaseSocketKey for its release socket,
+  // or 0 for the listening socket. False when the kernel refused (logged).
+  bool Watch(int fd, uint64_t key);
+  void Unwatch(int fd);
+  void WatchReleaseSocket(Connection& c, bool watch);
+  // Takes what `c`'s client wrote into its release ring (if it has one); false (with `why`) when the ring is
+  // broken and the connection must close.
+  bool TakeRing(Connection& c, bool* took, std::string* why);
+  // TakeRing for every connection; closes the others whose ring is broken, false (with `why`) when the
+  // requester's is (the caller closes it).
+  bool TakeRings(Connection* requester, bool* took, std::string* why);
+  // Both of the above for the client's own request: what it released before is gone when it is answered.
+  bool TakeOwnReleases(Connection& c, std::string* why);
+  // Whether the broker sleeps without reading the rings and release sockets: then the sockets are polled and
+  // the rings' doorbells set (looking at every ring once more after setting them: release_ring.hpp).
+  void SetReleasesPolled(bool polled);
+  // kReleaseRing: a new ring for `c`, whose descriptor goes back with the reply (-1 when refused).
+  protocol::Status MakeReleaseRing(Connection& c, int* fd);
   // Drops one hold of `c` (a one-way release, from either socket); a refusal is logged, not answered.
   void ApplyRelease(Connection& c, uint64_t payload);
   // kReleaseSocket: takes `fd` as `c`'s release socket when it is a connected Unix seqpacket socket of this
@@ -96,10 +128,22 @@ class Server {
     ConnectionId id = 0;
     bool release_socket = false;
   };
-  std::vector<pollfd> drain_fds_;  // DrainReleases' poll set, kept to spare an allocation per request
+  int epoll_fd_ = -1;
+  size_t watched_ = 0;  // descriptors in the epoll set
+  std::vector<epoll_event> events_;
+  // The connections of the event loop's last harvest that had something (a message or a hang-up), with what
+  // they had: DrainReleases reads these, and only these, for releases queued on connections.
+  struct Ready {
+    ConnectionId id = 0;
+    uint32_t events = 0;
+  };
+  std::vector<Ready> ready_;
+  // Connections whose pending message DrainReleases read ahead; Run serves them without waiting.
+  std::vector<ConnectionId> pending_ids_;
+  std::vector<pollfd> drain_fds_;  // DrainReleases' poll set of release sockets, kept to spare an allocation
   std::vector<PollEntry> drain_entries_;
-  // Release sockets are in Run's poll set unless a drain found releases on them; then the timer reads them
-  // at release_sweep_at_ms_.
+  // Release sockets are in Run's poll set, and the rings' doorbells set, unless a drain found releases on
+  // them; then the timer reads them at release_sweep_at_ms_.
   bool release_sockets_polled_ = true;
   int64_t release_sweep_at_ms_ = 0;
 };

@@ -87,6 +87,7 @@ void BrokerClient::Disconnect() {
   if (release_fd_ >= 0) close(release_fd_);
   fd_ = -1;
   release_fd_ = -1;
+  ring_.reset();             // in a forked child, the child's mapping
   unsent_releases_.clear();  // the holds lived on the connection: they are gone with it
 }
 
@@ -117,6 +118,13 @@ uint32_t BrokerClient::BrokerRevision() {
   return fd_ >= 0 ? revision_ : 0;
 }
 
+BrokerClient::ReleasePath BrokerClient::Releases() {
+  std::lock_guard lock(mutex_);
+  if (fd_ < 0) return ReleasePath::kNone;
+  if (ring_ != nullptr) return ReleasePath::kRing;
+  return release_fd_ >= 0 ? ReleasePath::kSocket : ReleasePath::kConnection;
+}
+
 bool BrokerClient::EnsureConnected(std::string* error, bool* lost) {
   if (fd_ >= 0 && pid_ != SelfPid()) Disconnect();  // forked: the connection is the parent's
   if (fd_ >= 0) return true;
@@ -140,7 +148,8 @@ bool BrokerClient::EnsureConnected(std::string* error, bool* lost) {
     bool refused = false;
     bool hello_lost = false;
     if (Hello(&refused, &hello_lost, error)) {
-      if (OpenReleaseSocket(&hello_lost, error)) return true;
+      if (OpenReleaseRing(&hello_lost, error) && (ring_ != nullptr || OpenReleaseSocket(&hello_lost, error)))
+        return true;
       Disconnect();
       if (lost != nullptr) *lost = hello_lost;  // e.g. a broker that was going away: a new one is started
       return false;
@@ -190,17 +199,19 @@ bool BrokerClient::Hello(bool* refused, bool* lost, std::string* error) {
   return true;
 }
 
-bool BrokerClient::OpenReleaseSocket(bool* lost, std::string* error) {
-  *lost = false;
-  if (revision_ < protocol::kRevisionReleaseSocket) return true;
-  if (const char* v = std::getenv("NTBRIDGE_TEST_POLLED_RELEASES"); v != nullptr && std::strcmp(v, "1") == 0)
-    return true;
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return true;  // on the connection
-  const bool sent = SendPacket(fd_, protocol::Encode(protocol::Type::kReleaseSocket, false, {}), pair[1]);
-  close(pair[1]);  // the broker's end, in flight
-  if (!sent) {
-    close(pair[0]);
+namespace {
+
+bool Switched(const char* variable) {
+  const char* v = std::getenv(variable);
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+}  // namespace
+
+bool BrokerClient::AskForReleasePath(protocol::Type type, int attach_fd, protocol::StatusCodeReply* reply,
+                                     int* reply_fd, bool* lost, std::string* error) {
+  *reply_fd = -1;
+  if (!SendPacket(fd_, protocol::Encode(type, false, {}), attach_fd)) {
     *error = "the broker connection failed while sending";
     *lost = true;
     return false;
@@ -211,23 +222,53 @@ bool BrokerClient::OpenReleaseSocket(bool* lost, std::string* error) {
   ReceiveResult r = ReceivePacket(fd_, &bytes, &fds, &why);
   std::optional<protocol::Message> message;
   if (r == ReceiveResult::kOk) message = protocol::DecodeMessage(bytes, &why);
-  const uint16_t want = static_cast<uint16_t>(protocol::Type::kReleaseSocket) | protocol::kReplyBit;
-  protocol::StatusCodeReply reply;
-  if (!message || message->header.type != want || !fds.empty() ||
-      !protocol::DecodeBody(message->body, &reply, &why)) {
+  const uint16_t want = static_cast<uint16_t>(type) | protocol::kReplyBit;
+  if (!message || message->header.type != want || fds.size() > 1 ||
+      !protocol::DecodeBody(message->body, reply, &why)) {
     CloseAll(&fds);
-    close(pair[0]);
     *error = r == ReceiveResult::kOk ? "malformed reply from the broker: " + why
                                      : "no reply from the broker: " + why;
     *lost = r == ReceiveResult::kClosed ||
             (r == ReceiveResult::kError && errno != EAGAIN && errno != EWOULDBLOCK);  // not a timeout
     return false;
   }
-  if (reply.status == protocol::Status::kOk) {
+  if (!fds.empty()) *reply_fd = fds[0];
+  return true;
+}
+
+bool BrokerClient::OpenReleaseSocket(bool* lost, std::string* error) {
+  *lost = false;
+  if (revision_ < protocol::kRevisionReleaseSocket || Switched("NTBRIDGE_TEST_POLLED_RELEASES")) return true;
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return true;  // on the connection
+  protocol::StatusCodeReply reply;
+  int extra = -1;
+  const bool answered =
+      AskForReleasePath(protocol::Type::kReleaseSocket, pair[1], &reply, &extra, lost, error);
+  close(pair[1]);  // the broker's end, in flight
+  if (extra >= 0) close(extra);
+  if (answered && reply.status == protocol::Status::kOk && extra < 0) {
     release_fd_ = pair[0];
   } else {
     close(pair[0]);  // refused (the broker's log says why): releases go on the connection
   }
+  return answered;
+}
+
+bool BrokerClient::OpenReleaseRing(bool* lost, std::string* error) {
+  *lost = false;
+  if (revision_ < protocol::kRevisionReleaseRing || Switched("NTBRIDGE_TEST_POLLED_RELEASES") ||
+      Switched("NTBRIDGE_TEST_RELEASE_SOCKET")) {
+    return true;
+  }
+  protocol::StatusCodeReply reply;
+  int fd = -1;
+  if (!AskForReleasePath(protocol::Type::kReleaseRing, -1, &reply, &fd, lost, error)) return false;
+  if (reply.status == protocol::Status::kOk && fd >= 0) {
+    std::string why;
+    ring_ = ReleaseRing::Map(fd, &why);  // a broker that sends something else gets releases on a socket
+  }
+  if (fd >= 0) close(fd);
   return true;
 }
 
@@ -331,6 +372,25 @@ bool BrokerClient::ReleaseOneWay(uint64_t payload, std::string* error) {
   std::lock_guard lock(mutex_);
   if (fd_ < 0 || pid_ != SelfPid()) return true;  // holds live on a connection: without one there are none
   const protocol::PayloadRequest request{payload};
+  if (ring_ != nullptr) {
+    switch (ring_->Push(payload)) {
+      case ReleaseRing::PushResult::kQueued:
+        return true;
+      case ReleaseRing::PushResult::kQueuedRing: {
+        // The broker sleeps without reading the rings: wake it. A full connection has woken it already.
+        if (SendPacket(fd_, protocol::Encode(protocol::Type::kRingDoorbell, false, {}), -1, MSG_DONTWAIT) ||
+            errno == EAGAIN || errno == EWOULDBLOCK) {
+          return true;
+        }
+        *error = std::string("the broker connection failed (") + std::strerror(errno) +
+                 "): the broker is gone, and every hold of this process with it";
+        Disconnect();
+        return false;
+      }
+      case ReleaseRing::PushResult::kFull:
+        break;  // the broker has not read the ring lately: on the connection, which wakes it
+    }
+  }
   if (revision_ < 2) {
     std::vector<uint8_t> body;
     bool lost = false;

@@ -116,10 +116,12 @@ bool KnownType(uint16_t type) {
     case Type::kStatus:
     case Type::kHello:
     case Type::kReleaseSocket:
+    case Type::kReleaseRing:
       return true;
     case Type::kStatusEntry:
       return reply;
     case Type::kReleaseOneWay:
+    case Type::kRingDoorbell:
       return !reply;
   }
   return false;

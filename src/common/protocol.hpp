@@ -3,8 +3,9 @@
 //
 // Every request is answered by exactly one reply of the same type with kReplyBit set, except kStatus, which
 // is answered by zero or more kStatusEntry replies and then one kStatus reply, and kReleaseOneWay, which is
-// answered by none. Descriptors travel beside a message with SCM_RIGHTS: one with kPublish (the payload), one
-// with a successful kOpen reply, one with kReleaseSocket (revision 4: the socket).
+// answered by none, like kRingDoorbell. Descriptors travel beside a message with SCM_RIGHTS: one with
+// kPublish (the payload), one with a successful kOpen reply, one with kReleaseSocket (revision 4: the
+// socket), one with a successful kReleaseRing reply (revision 6: the ring).
 //
 // Revisions. The header's version is the framing, unchanged since the first broker; what a peer understands
 // is its revision, which a client of revision 2 or later learns with kHello as its first request. A broker of
@@ -51,6 +52,20 @@
 // an open file never change; the size of a memfd can, by ftruncate of any holder, which no check at import
 // time can rule out either. A broker whose fstat failed sends mode 0, and the client asks the kernel. Bodies
 // of revisions before 5 have no such field: their clients use fstat.
+//
+// Release rings (revision 6). Reading a release socket costs the broker two system calls before every open
+// (a poll of the sockets and a recvmmsg), and its client one per free: from revision 6 a client asks for a
+// release ring instead (kReleaseRing right after kHello: no body, a StatusCodeReply with the ring's
+// descriptor on kOk), one page of shared memory in which it writes its one-way releases (release_ring.hpp).
+// The broker reads every ring where it would read the release sockets: before it answers kOpen, kPublish or
+// kStatus from anyone, before any other request of the same client, on the timer, and not at all when the
+// connection closes (every hold goes). Only while the broker sleeps without reading them (it idles: no
+// release came for a second) does a release need a wake-up: the broker sets the page's doorbell, and the
+// client then sends kRingDoorbell (no body, no reply) on its connection after writing the release. When the
+// ring is full (the broker has not read it for a while) the release goes on the connection, as before
+// revision 4, which wakes the broker, and it reads both. A connection has a release socket or a ring, not
+// both; a client whose broker refuses the ring (or is older) uses a release socket. A page that claims more
+// releases than it holds closes its client's connection.
 #pragma once
 
 #include <cstdint>
@@ -63,10 +78,11 @@ namespace ntbridge::protocol {
 
 inline constexpr uint32_t kMagic = 0x5242544e;         // "NTBR"
 inline constexpr uint16_t kVersion = 1;                // of the header (the framing)
-inline constexpr uint32_t kRevision = 5;               // what this side understands (see "Revisions" above)
+inline constexpr uint32_t kRevision = 6;               // what this side understands (see "Revisions" above)
 inline constexpr uint32_t kRevisionObjectKinds = 3;    // the first whose bodies carry an object kind
 inline constexpr uint32_t kRevisionReleaseSocket = 4;  // the first with release sockets (kReleaseSocket)
 inline constexpr uint32_t kRevisionPayloadFile = 5;    // the first whose kOpen replies carry a PayloadFile
+inline constexpr uint32_t kRevisionReleaseRing = 6;    // the first with release rings (kReleaseRing)
 inline constexpr size_t kHeaderSize = 12;
 inline constexpr size_t kMaxBody = 4096;
 inline constexpr size_t kMaxMessage = kHeaderSize + kMaxBody;
@@ -85,6 +101,8 @@ enum class Type : uint16_t {
   kHello = 7,          // the revisions of both sides (revision 2)
   kReleaseOneWay = 8,  // kRelease without a reply (revision 2; request only)
   kReleaseSocket = 9,  // the client's release socket attached; no body; a StatusCodeReply (revision 4)
+  kReleaseRing = 10,   // no body; a StatusCodeReply with the ring's descriptor on kOk (revision 6)
+  kRingDoorbell = 11,  // look at my release ring; no body, no reply (revision 6; request only)
 };
 inline constexpr uint16_t kReplyBit = 0x8000;
 
@@ -179,7 +197,7 @@ struct ShareKmtReply {
   Status status = Status::kOk;
   uint32_t kmt = 0;
 };
-struct StatusCodeReply {  // kRelease, kReleaseSocket
+struct StatusCodeReply {  // kRelease, kReleaseSocket, kReleaseRing
   Status status = Status::kOk;
 };
 

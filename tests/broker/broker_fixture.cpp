@@ -238,6 +238,29 @@ RawConnection::RawConnection(uint32_t revision) : revision_(revision) {
 RawConnection::~RawConnection() {
   if (fd_ >= 0) close(fd_);
   if (release_fd_ >= 0) close(release_fd_);
+  if (ring_page_ != nullptr) munmap(ring_page_, kReleaseRingBytes);
+  if (ring_fd_ >= 0) close(ring_fd_);
+}
+
+protocol::Status RawConnection::OpenReleaseRing() {
+  SendBytes(protocol::Encode(protocol::Type::kReleaseRing, false, {}), -1);
+  int fd = -1;
+  protocol::Status status = Receive<protocol::StatusCodeReply>(protocol::Type::kReleaseRing, &fd).status;
+  EXPECT_EQ(status == protocol::Status::kOk, fd >= 0) << "a ring's descriptor comes with kOk, and only then";
+  if (fd < 0) return status;
+  std::string error;
+  ring_ = ReleaseRing::Map(fd, &error);
+  EXPECT_NE(ring_, nullptr) << error;
+  void* page = mmap(nullptr, kReleaseRingBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  EXPECT_NE(page, MAP_FAILED) << std::strerror(errno);
+  if (page != MAP_FAILED) ring_page_ = static_cast<ReleaseRingPage*>(page);
+  ring_fd_ = fd;
+  return status;
+}
+
+ReleaseRing::PushResult RawConnection::ReleaseInRing(uint64_t payload) {
+  EXPECT_NE(ring_, nullptr) << "no release ring";
+  return ring_ != nullptr ? ring_->Push(payload) : ReleaseRing::PushResult::kFull;
 }
 
 protocol::Status RawConnection::OfferReleaseSocket(int fd) {

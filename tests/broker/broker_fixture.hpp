@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "protocol.hpp"
+#include "release_ring.hpp"
 #include "vk_fixture.hpp"
 
 namespace ntbridge::test {
@@ -171,6 +172,15 @@ class RawConnection {
   void CloseReleaseSocket();
   int release_fd() const { return release_fd_; }
 
+  // kReleaseRing (revision 6); on kOk the ring is mapped here (ReleaseInRing writes it as the client does)
+  // and ring_page() is a second mapping of the same page, for writing what a hostile client could.
+  protocol::Status OpenReleaseRing();
+  ReleaseRing::PushResult ReleaseInRing(uint64_t payload);
+  ReleaseRingPage* ring_page() const { return ring_page_; }
+  int ring_fd() const { return ring_fd_; }  // the descriptor that came with the reply
+  void SendRaw(const std::vector<uint8_t>& bytes, int fd = -1) { SendBytes(bytes, fd); }
+  void SendDoorbell() { SendBytes(protocol::Encode(protocol::Type::kRingDoorbell, false, {}), -1); }
+
   void SendStatus();
   std::vector<protocol::StatusEntry> ReceiveStatus();
   std::vector<protocol::StatusEntry> Status() {
@@ -192,6 +202,9 @@ class RawConnection {
 
   int fd_ = -1;
   int release_fd_ = -1;
+  int ring_fd_ = -1;
+  std::unique_ptr<ReleaseRing> ring_;
+  ReleaseRingPage* ring_page_ = nullptr;
   uint32_t revision_;
   std::vector<uint8_t> body_;
 };
