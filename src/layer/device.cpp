@@ -180,6 +180,9 @@ VKAPI_ATTR VkResult VKAPI_CALL CreateDevice(VkPhysicalDevice gpu, const VkDevice
   data->win32_enabled = emulate;
   data->semaphore_win32_enabled = emulate_semaphore;
   data->fence_win32_enabled = emulate_fence;
+  // Where timeline semaphores use the driver's payload, none can hold a shared one (DeviceData says why):
+  // the host commands on them go from the loader to the driver without passing through the layer.
+  data->timeline_host_hooked = emulate_semaphore && !gpu_info.timeline_semaphore_driver_payload;
   DeviceDispatch& n = data->next;
   n.GetDeviceProcAddr = gdpa;
   n.DestroyDevice = Load<PFN_vkDestroyDevice>(gdpa, *device, "vkDestroyDevice");

@@ -138,6 +138,17 @@ struct DeviceData {
   // The application enabled VK_KHR_external_semaphore_win32 / VK_KHR_external_fence_win32 (emulated).
   bool semaphore_win32_enabled = false;
   bool fence_win32_enabled = false;
+  // The layer wraps vkSignalSemaphore, vkWaitSemaphores and vkGetSemaphoreCounterValue (and their KHR
+  // aliases) only where a timeline semaphore can hold a shared payload: with the semaphore extension enabled,
+  // on a device whose timeline semaphores do not use the driver's payload. Elsewhere the loader calls the
+  // driver directly (entry_points.cpp). Safe because these commands act only on timeline semaphores
+  // (VUID-VkSemaphoreSignalInfo-semaphore-03257, VUID-VkSemaphoreWaitInfo-pSemaphores-03256,
+  // VUID-vkGetSemaphoreCounterValue-semaphore-03255), a timeline payload is never imported temporarily
+  // (VUID-VkImportSemaphoreWin32HandleInfoKHR-flags-03322), and the one way left for a shared payload into
+  // such a device's timeline semaphore, a permanent import of one made by a device of another driver, is
+  // refused (ImportSyncHandle; OPAQUE_WIN32 payloads are shared only between the same driverUUID and
+  // deviceUUID anyway). Set at vkCreateDevice.
+  bool timeline_host_hooked = false;
   SyncTable<VkSemaphore> semaphores;
   SyncTable<VkFence> fences;
   // How many payload references queue submissions must look at: shared payloads (permanent or temporary) and

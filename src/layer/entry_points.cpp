@@ -17,7 +17,9 @@ namespace {
 enum class Level { kGlobal, kInstance, kDevice };
 
 // Which emulated extension a device command belongs to: a device without it gets the driver's command.
-enum class Gate { kNone, kMemory, kSemaphore, kFence, kSync };
+// kTimelineHost: the host commands of timeline semaphores, which only a shared payload needs
+// (DeviceData::timeline_host_hooked).
+enum class Gate { kNone, kMemory, kSemaphore, kFence, kSync, kTimelineHost };
 
 struct Entry {
   std::string_view name;
@@ -76,8 +78,8 @@ const auto kEntries = [] {
                     kInstance),
       NTBRIDGE_HOOK("vkGetPhysicalDeviceImageFormatProperties2KHR", GetPhysicalDeviceImageFormatProperties2,
                     kInstance),
-      NTBRIDGE_DEVICE_HOOK("vkGetSemaphoreCounterValue", GetSemaphoreCounterValue, kSemaphore, false),
-      NTBRIDGE_DEVICE_HOOK("vkGetSemaphoreCounterValueKHR", GetSemaphoreCounterValue, kSemaphore, false),
+      NTBRIDGE_DEVICE_HOOK("vkGetSemaphoreCounterValue", GetSemaphoreCounterValue, kTimelineHost, false),
+      NTBRIDGE_DEVICE_HOOK("vkGetSemaphoreCounterValueKHR", GetSemaphoreCounterValue, kTimelineHost, false),
       NTBRIDGE_DEVICE_HOOK("vkGetSemaphoreWin32HandleKHR", GetSemaphoreWin32HandleKHR, kSemaphore, true),
       NTBRIDGE_DEVICE_HOOK("vkImportFenceWin32HandleKHR", ImportFenceWin32HandleKHR, kFence, true),
       NTBRIDGE_DEVICE_HOOK("vkImportSemaphoreWin32HandleKHR", ImportSemaphoreWin32HandleKHR, kSemaphore,
@@ -89,11 +91,11 @@ const auto kEntries = [] {
       NTBRIDGE_DEVICE_HOOK("vkQueueSubmit2KHR", QueueSubmit2, kSync, false),
       NTBRIDGE_DEVICE_HOOK("vkQueueWaitIdle", QueueWaitIdle, kSync, false),
       NTBRIDGE_DEVICE_HOOK("vkResetFences", ResetFences, kFence, false),
-      NTBRIDGE_DEVICE_HOOK("vkSignalSemaphore", SignalSemaphore, kSemaphore, false),
-      NTBRIDGE_DEVICE_HOOK("vkSignalSemaphoreKHR", SignalSemaphore, kSemaphore, false),
+      NTBRIDGE_DEVICE_HOOK("vkSignalSemaphore", SignalSemaphore, kTimelineHost, false),
+      NTBRIDGE_DEVICE_HOOK("vkSignalSemaphoreKHR", SignalSemaphore, kTimelineHost, false),
       NTBRIDGE_DEVICE_HOOK("vkWaitForFences", WaitForFences, kFence, false),
-      NTBRIDGE_DEVICE_HOOK("vkWaitSemaphores", WaitSemaphores, kSemaphore, false),
-      NTBRIDGE_DEVICE_HOOK("vkWaitSemaphoresKHR", WaitSemaphores, kSemaphore, false),
+      NTBRIDGE_DEVICE_HOOK("vkWaitSemaphores", WaitSemaphores, kTimelineHost, false),
+      NTBRIDGE_DEVICE_HOOK("vkWaitSemaphoresKHR", WaitSemaphores, kTimelineHost, false),
   };
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
   return entries;
@@ -118,6 +120,8 @@ bool Enabled(const DeviceData& d, Gate gate) {
       return d.fence_win32_enabled;
     case Gate::kSync:
       return d.semaphore_win32_enabled || d.fence_win32_enabled;
+    case Gate::kTimelineHost:
+      return d.timeline_host_hooked;
   }
   return false;
 }
@@ -130,7 +134,8 @@ VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL GetDeviceProcAddr(VkDevice device, cons
   if (d == nullptr) return nullptr;
   const Entry* e = Find(name);
   if (e != nullptr && e->level == Level::kDevice) {
-    // A device without the emulated extension gets the driver's own commands: no overhead at all.
+    // A device without the emulated extension, or a command the layer never needs there, gets the driver's
+    // own command: no overhead at all.
     if (!Enabled(*d, e->gate)) return e->win32 ? nullptr : d->next.GetDeviceProcAddr(device, name);
     // A command the layer wraps is offered only where the driver has it (vkQueueSubmit2 on Vulkan 1.3...).
     if (e->win32 || d->next.GetDeviceProcAddr(device, name) != nullptr) return e->function;

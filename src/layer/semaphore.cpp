@@ -1,6 +1,7 @@
 // Semaphores: VK_KHR_external_semaphore_win32 (creation with Win32 export, vkGetSemaphoreWin32HandleKHR,
 // vkImportSemaphoreWin32HandleKHR) and the host commands, which act on a shared payload where the semaphore
-// holds one (DESIGN.md §7). Queue operations are in submit.cpp.
+// holds one (DESIGN.md §7); those are installed only on devices whose timeline semaphores may hold one
+// (DeviceData::timeline_host_hooked). Queue operations are in submit.cpp.
 #include <algorithm>
 #include <vector>
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nt_handle.hpp"
+#include "share_name.hpp"
 #include "shared_payload/sync_state.hpp"
 #include "shares.hpp"
 #include "validation.hpp"
@@ -143,6 +144,15 @@ void RecordDriverExport(DeviceData& device, const SyncSubject& subject, uint64_t
     }
     current->exported = std::move(exported);
   });
+}
+
+// What an import names, for messages: the NT handle, the global share (KMT) handle or the name.
+std::string ImportSource(const SyncImport& import) {
+  if (import.name != nullptr) return "the name \"" + WideToUtf8(import.name).value_or("?") + "\"";
+  if (import.handle_type == VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_WIN32_BIT) {
+    return "NT handle " + Hex(import.handle);
+  }
+  return "global share handle " + Hex(import.handle);
 }
 
 }  // namespace
@@ -355,6 +365,21 @@ VkResult ImportSyncHandle(DeviceData& device, const SyncSubject& subject, const 
                                    *static_cast<const VkImportFenceWin32HandleInfoKHR*>(import.info), *record,
                                    *exporter, device.gpu.device_uuid, device.gpu.driver_uuid);
     if (ReportViolations(reporter, v)) return fail(VK_ERROR_VALIDATION_FAILED_EXT);
+  }
+  if (semaphore && ref.kind == SyncPayload::kShared && record->semaphore_type == VK_SEMAPHORE_TYPE_TIMELINE &&
+      !device.timeline_host_hooked) {
+    // The host commands of this device's timeline semaphores go to the driver past the layer
+    // (DeviceData::timeline_host_hooked), which knows nothing of a shared payload.
+    reporter.Warning(kId,
+                     std::string(subject.import_command) + ": cannot import " + ImportSource(import) +
+                         " into timeline semaphore " + Hex(import.object) + ": it holds a " +
+                         shared_payload::KindName(ref.shared->kind()) +
+                         " payload of ntbridge's own (a shared payload), made by a device whose driver "
+                         "has no external timeline semaphores, while this device's timeline semaphores "
+                         "use its driver's own payloads; semaphore payloads are shared only between "
+                         "devices of the same driverUUID and deviceUUID, so import it on a device of the "
+                         "driver that exported it");
+    return fail(VK_ERROR_INVALID_EXTERNAL_HANDLE);
   }
   if (ref.kind == SyncPayload::kShared) {
     close(fd);  // the mapping keeps a descriptor of its own

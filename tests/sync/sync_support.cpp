@@ -259,6 +259,18 @@ bool SyncDevice::Lavapipe() {
   return driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE;
 }
 
+bool DriverHasExternalTimelineFd(VkPhysicalDevice gpu) {
+  VkSemaphoreTypeCreateInfo type{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO, nullptr,
+                                 VK_SEMAPHORE_TYPE_TIMELINE, 0};
+  VkPhysicalDeviceExternalSemaphoreInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_SEMAPHORE_INFO, &type,
+                                             VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT};
+  VkExternalSemaphoreProperties props{VK_STRUCTURE_TYPE_EXTERNAL_SEMAPHORE_PROPERTIES};
+  vkGetPhysicalDeviceExternalSemaphoreProperties(gpu, &info, &props);
+  const uint32_t both =
+      VK_EXTERNAL_SEMAPHORE_FEATURE_EXPORTABLE_BIT | VK_EXTERNAL_SEMAPHORE_FEATURE_IMPORTABLE_BIT;
+  return (props.externalSemaphoreFeatures & both) == both;
+}
+
 CommandRecorder::CommandRecorder(VulkanDevice& dev) : dev_(dev) {
   VkCommandPoolCreateInfo info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
   info.queueFamilyIndex = dev.queue_family;

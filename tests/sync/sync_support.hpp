@@ -92,6 +92,12 @@ class SyncDevice {
   bool Lavapipe();
 };
 
+// Whether the driver of `gpu`, a physical device of an instance without ntbridge, exports and imports
+// timeline semaphores as opaque fds: then ntbridge gives Win32 timeline semaphores the driver's payload
+// (NVIDIA), else its own shared payload (lavapipe). The instance must be of Vulkan 1.2
+// (VkSemaphoreTypeCreateInfo).
+bool DriverHasExternalTimelineFd(VkPhysicalDevice gpu);
+
 // Primary command buffers of one pool on the device's queue family, freed with the recorder.
 class CommandRecorder {
  public:

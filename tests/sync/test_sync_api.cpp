@@ -1,5 +1,6 @@
 // Win32 semaphores and fences through ntbridge on one device: advertising, queries, export and import by NT
 // handle, KMT value and name, host operations on what was shared, temporary imports, bad input.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -57,6 +58,73 @@ TEST(SyncAdvertise, CommandsOnlyOnDevicesThatEnabledTheExtensions) {
   EXPECT_NE(s.GetFenceWin32HandleKHR, nullptr);
   EXPECT_NE(s.ImportFenceWin32HandleKHR, nullptr);
   EXPECT_TRUE(vk.monitor.Problems().empty());
+}
+
+// The host commands of timeline semaphores are the layer's only where a timeline semaphore can hold its
+// shared payload (lavapipe); where the driver has external timeline semaphores (NVIDIA) the loader calls the
+// driver (or the validation layer below ntbridge) directly. dladdr tells which library a returned function is
+// in.
+TEST(SyncAdvertise, TimelineHostCommandsSkipTheLayerWhereTheDriverHasTimelinePayloads) {
+  bool driver_timeline = false;
+  {
+    InstanceOptions options;
+    options.ntbridge = false;
+    options.api_version = VK_API_VERSION_1_2;
+    VulkanInstance plain(options);
+    ASSERT_TRUE(plain.ok()) << plain.error;
+    driver_timeline = DriverHasExternalTimelineFd(plain.gpu);
+  }
+  // The KHR aliases too (the extension is enabled so that the driver gives them).
+  SyncDevice s(SyncDeviceOptions{.device_extensions = {VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME}});
+  ASSERT_TRUE(s.ok()) << s.error;
+  Dl_info layer{};
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(s.GetSemaphoreWin32HandleKHR), &layer), 0);
+  ASSERT_NE(std::strstr(layer.dli_fname, "VkLayer_ntbridge_external_win32"), nullptr)
+      << "vkGetSemaphoreWin32HandleKHR is in " << layer.dli_fname;
+  VkDevice device = s.dev->device;
+  auto load = [&](const char* name) {
+    PFN_vkVoidFunction f = vkGetDeviceProcAddr(device, name);
+    Dl_info where{};
+    EXPECT_NE(f, nullptr) << name;
+    if (f == nullptr) return f;
+    EXPECT_NE(dladdr(reinterpret_cast<void*>(f), &where), 0) << name;
+    const bool in_layer = where.dli_fbase == layer.dli_fbase;
+    EXPECT_EQ(in_layer, !driver_timeline)
+        << name << " is in " << (where.dli_fname ? where.dli_fname : "?") << "; the driver "
+        << (driver_timeline ? "has" : "lacks") << " external timeline semaphores";
+    return f;
+  };
+  for (const char* name : {"vkSignalSemaphore", "vkWaitSemaphores", "vkGetSemaphoreCounterValue"}) load(name);
+  auto signal = reinterpret_cast<PFN_vkSignalSemaphoreKHR>(load("vkSignalSemaphoreKHR"));
+  auto wait = reinterpret_cast<PFN_vkWaitSemaphoresKHR>(load("vkWaitSemaphoresKHR"));
+  auto counter = reinterpret_cast<PFN_vkGetSemaphoreCounterValueKHR>(load("vkGetSemaphoreCounterValueKHR"));
+  ASSERT_TRUE(signal && wait && counter);
+  // Fences keep the layer's host commands everywhere (a temporary import of a driver fence needs them).
+  Dl_info fences{};
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(vkGetDeviceProcAddr(device, "vkWaitForFences")), &fences), 0);
+  EXPECT_EQ(fences.dli_fbase, layer.dli_fbase) << "vkWaitForFences is in " << fences.dli_fname;
+
+  // What the returned functions do, on a timeline semaphore shared by NT handle (exporter and importer).
+  VkSemaphore a = s.Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 2, kSemNt);
+  HANDLE h = s.SemaphoreHandle(a, kSemNt);
+  VkSemaphore b = s.Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 0);
+  ASSERT_EQ(s.ImportSemaphore(b, kSemNt, h), VK_SUCCESS);
+  close(Fd(h));
+  uint64_t value = 0;
+  EXPECT_EQ(counter(device, b, &value), VK_SUCCESS);
+  EXPECT_EQ(value, 2u);
+  VkSemaphoreSignalInfo signal_info{VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO, nullptr, b, 6};
+  EXPECT_EQ(signal(device, &signal_info), VK_SUCCESS);
+  uint64_t wanted = 6;
+  VkSemaphoreWaitInfo wait_info{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO, nullptr, 0, 1, &a, &wanted};
+  EXPECT_EQ(wait(device, &wait_info, 1000 * kMs), VK_SUCCESS);
+  wanted = 7;
+  EXPECT_EQ(wait(device, &wait_info, 10 * kMs), VK_TIMEOUT);
+  EXPECT_EQ(counter(device, a, &value), VK_SUCCESS);
+  EXPECT_EQ(value, 6u);
+  vkDestroySemaphore(device, b, nullptr);
+  vkDestroySemaphore(device, a, nullptr);
+  EXPECT_TRUE(s.vk->monitor.Problems().empty()) << Describe(s.vk->monitor.Problems());
 }
 
 class SyncQueries : public SyncTest {};

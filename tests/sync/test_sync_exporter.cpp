@@ -1,11 +1,14 @@
 // Imports of semaphore and fence NT handles checked against the object that exported them, in this process:
 // by the layer's shared payload (its page tells the semaphore type) where the driver has no opaque fd sync
 // objects (lavapipe), and by the handle's open file description where the payload is the driver's (NVIDIA,
-// RADV, ANV: docs/validation.md, "NT handles traced to their exporter").
+// RADV, ANV: docs/validation.md, "NT handles traced to their exporter"); and the one import of a shared
+// payload that a device of another driver refuses.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "sync_support.hpp"
 
@@ -91,6 +94,77 @@ TEST_F(SyncExporterKnown, NothingOfAnExportOutlivesItsObject) {
   vkDestroySemaphore(s->dev->device, semaphore, nullptr);
   vkDestroyFence(s->dev->device, fence, nullptr);
   EXPECT_EQ(CountOpenFds(), fds);
+}
+
+// A timeline semaphore of a device whose driver has no external timeline semaphores (lavapipe) holds the
+// layer's shared payload. A device whose timeline semaphores are the driver's (NVIDIA) cannot take it: the
+// host commands of its timeline semaphores go to the driver past the layer, and OPAQUE_WIN32 payloads are
+// shared only between devices of the same driverUUID and deviceUUID. The import is refused with
+// VK_ERROR_INVALID_EXTERNAL_HANDLE. Needs both kinds of driver in one machine.
+TEST(SyncExporterOtherDriver, SharedTimelinePayloadIntoADriverTimelineSemaphoreIsRefused) {
+  uint8_t shared_uuid[VK_UUID_SIZE] = {}, driver_uuid[VK_UUID_SIZE] = {};
+  bool have_shared = false, have_driver = false;
+  uint32_t count = 0;
+  {
+    InstanceOptions options;
+    options.ntbridge = false;
+    options.api_version = VK_API_VERSION_1_2;
+    VulkanInstance plain(options);
+    ASSERT_NE(plain.instance, VK_NULL_HANDLE) << plain.error;
+    vkEnumeratePhysicalDevices(plain.instance, &count, nullptr);
+    std::vector<VkPhysicalDevice> gpus(count);
+    vkEnumeratePhysicalDevices(plain.instance, &count, gpus.data());
+    for (VkPhysicalDevice gpu : gpus) {
+      VkPhysicalDeviceIDProperties ids{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
+      VkPhysicalDeviceProperties2 properties{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &ids};
+      vkGetPhysicalDeviceProperties2(gpu, &properties);
+      VkPhysicalDeviceTimelineSemaphoreFeatures timeline{
+          VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES};
+      VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &timeline};
+      vkGetPhysicalDeviceFeatures2(gpu, &features);
+      if (DriverHasExternalTimelineFd(gpu)) {
+        std::memcpy(driver_uuid, ids.deviceUUID, VK_UUID_SIZE);
+        have_driver = true;
+      } else if (timeline.timelineSemaphore == VK_TRUE) {
+        std::memcpy(shared_uuid, ids.deviceUUID, VK_UUID_SIZE);
+        have_shared = true;
+      }
+    }
+  }
+  if (!have_shared || !have_driver) {
+    GTEST_SKIP() << "needs a device whose driver has external timeline semaphores (NVIDIA) and one whose "
+                    "driver has none (lavapipe) in one machine; of the "
+                 << count << " physical device(s) here, " << (have_driver ? "one has" : "none has")
+                 << " external timeline semaphores and " << (have_shared ? "one has" : "none has") << " none";
+  }
+  SyncDevice exporter(shared_uuid);
+  ASSERT_TRUE(exporter.ok()) << exporter.error;
+  SyncDevice importer(driver_uuid);
+  ASSERT_TRUE(importer.ok()) << importer.error;
+  VkSemaphore shared = exporter.Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 3, kSemNt);
+  HANDLE h = exporter.SemaphoreHandle(shared, kSemNt);
+  ASSERT_GT(Fd(h), 0);
+  VkSemaphore timeline = importer.Semaphore(VK_SEMAPHORE_TYPE_TIMELINE, 1);
+  EXPECT_EQ(importer.ImportSemaphore(timeline, kSemNt, h), VK_ERROR_INVALID_EXTERNAL_HANDLE);
+  auto problems = importer.vk->monitor.Problems();
+  ASSERT_EQ(problems.size(), 1u) << Describe(problems);
+  EXPECT_EQ(problems[0].id, "ntbridge-sync");
+  for (const char* part : {"vkImportSemaphoreWin32HandleKHR", "NT handle", "shared payload", "driverUUID"}) {
+    EXPECT_NE(problems[0].text.find(part), std::string::npos) << part << " in: " << problems[0].text;
+  }
+  // Refused again, now that whatever the first import opened once is open: nothing of it stays.
+  const int fds = CountOpenFds();
+  EXPECT_EQ(importer.ImportSemaphore(timeline, kSemNt, h), VK_ERROR_INVALID_EXTERNAL_HANDLE);
+  EXPECT_EQ(CountOpenFds(), fds) << "a refused import leaked a descriptor";
+  importer.vk->monitor.Clear();
+  EXPECT_EQ(importer.Counter(timeline), 1u) << "the semaphore keeps its own payload";
+  EXPECT_EQ(importer.HostSignal(timeline, 2), VK_SUCCESS);
+  EXPECT_EQ(exporter.Counter(shared), 3u) << "the shared payload is untouched";
+  close(Fd(h));
+  vkDestroySemaphore(importer.dev->device, timeline, nullptr);
+  vkDestroySemaphore(exporter.dev->device, shared, nullptr);
+  EXPECT_TRUE(importer.vk->monitor.Problems().empty()) << Describe(importer.vk->monitor.Problems());
+  EXPECT_TRUE(exporter.vk->monitor.Problems().empty()) << Describe(exporter.vk->monitor.Problems());
 }
 
 }  // namespace
