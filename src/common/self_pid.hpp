@@ -6,7 +6,8 @@
 
 namespace ntbridge {
 
-// getpid(), read once and again in a child of fork() (pthread_atfork).
+// getpid(), read once per process: a child made by fork, _Fork or clone without CLONE_VM reads it again
+// (the cache is in a page the kernel wipes there). A vfork child must exec before calling it.
 pid_t SelfPid();
 
 }  // namespace ntbridge

@@ -166,6 +166,7 @@ void QueueBridge::TakeCompleted(std::vector<SignalJob>* out) {
 
 void QueueBridge::PublishJobs(std::vector<SignalJob>& jobs) {
   std::vector<std::string> reports;
+  std::vector<WaitJob> released;
   for (SignalJob& job : jobs) {
     for (Publish& p : job.publishes) {
       // A fence's submission is no longer pending once its payload can be seen signalled (04448).
@@ -173,7 +174,7 @@ void QueueBridge::PublishJobs(std::vector<SignalJob>& jobs) {
         device_.fences.Update(p.fence, [](SyncRecord& f) { f.fence_pending = false; });
       }
       std::string error;
-      if (SignalAndRelease(*p.state, p.value, &error) != Status::kOk) {
+      if (SignalAndTake(*p.state, p.value, &error, &released) != Status::kOk) {
         reports.push_back("a queue signal could not be published into " + Describe(*p.state) + ": " + error);
       }
     }
@@ -186,7 +187,9 @@ void QueueBridge::PublishJobs(std::vector<SignalJob>& jobs) {
     }
     published_.notify_all();
   }
-  // After the count went down: an application callback may call vkQueueWaitIdle (Flush) from here.
+  // After the count went down: an application callback may call vkQueueWaitIdle (Flush) from here, from a
+  // report or from inside a driver call (a debug messenger of a layer below ours).
+  ReleaseJobs(released);
   for (const std::string& r : reports) Report(r);
 }
 
@@ -241,7 +244,7 @@ void QueueBridge::GateLoop() {
     WaitJob job;
     {
       std::lock_guard lock(mutex_);
-      // A signal in this process may have released the job meanwhile (ReleaseWaits): then nothing is left.
+      // A signal in this process may have taken the job meanwhile (SignalAndTake): then it is gone.
       auto it = std::find_if(waits_.begin(), waits_.end(), [&](const WaitJob& w) {
         return w.ticket.semaphore == tickets[first].semaphore && w.ticket.value == tickets[first].value;
       });
@@ -258,46 +261,76 @@ void QueueBridge::GateLoop() {
       Report("a queue wait on " + Describe(*job.state) + " failed: " + error +
              "; the work behind the wait is released so that the queue does not hang");
     }
+    ReleaseJobs({&job, 1});
+  }
+}
+
+bool QueueBridge::TakeSatisfiedWaits(const SyncState& state, uint64_t value, std::vector<WaitJob>* out,
+                                     bool wait) {
+  if (state.kind() != Kind::kTimelineSemaphore) return true;
+  std::unique_lock lock(mutex_, std::defer_lock);
+  if (wait) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return false;
+  }
+  out->reserve(out->size() + waits_.size());  // no allocation (and so no throw) inside erase_if's predicate
+  std::erase_if(waits_, [&](const WaitJob& w) {
+    if (w.state->id() != state.id() || w.value > value) return false;
+    out->push_back(w);
+    return true;
+  });
+  return true;
+}
+
+void QueueBridge::ReleaseJobs(std::span<const WaitJob> jobs) {
+  for (const WaitJob& job : jobs) {
     VkSemaphoreSignalInfo signal{VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO, nullptr, job.ticket.semaphore,
                                  job.ticket.value};
-    device_.next.SignalSemaphore(device_.device, &signal);
-    std::lock_guard lock(mutex_);
-    free_.push_back(job.ticket);
+    const VkResult r = device_.next.SignalSemaphore(device_.device, &signal);
+    if (r == VK_SUCCESS) {
+      std::lock_guard lock(mutex_);
+      free_.push_back(job.ticket);
+      continue;
+    }
+    // Handed out again, the semaphore would be waited on and signalled from a counter that is not the one
+    // Reserve assumes: a later wait could pass early or a later signal fail. It stays in all_ until the end.
+    Report("a queue wait on " + Describe(*job.state) +
+           " was satisfied, but the driver could not signal the private timeline semaphore that the "
+           "submission waits on (vkSignalSemaphore returned " +
+           std::to_string(r) + "): the work behind the wait does not start; that semaphore is retired");
   }
 }
 
-void QueueBridge::ReleaseWaits(const SyncState& state, uint64_t value) {
-  if (state.kind() != Kind::kTimelineSemaphore) return;
-  std::vector<Ticket> ready;
-  {
-    std::lock_guard lock(mutex_);
-    ready.reserve(waits_.size());  // no allocation (and so no throw) inside erase_if's predicate
-    std::erase_if(waits_, [&](const WaitJob& w) {
-      if (w.state->id() != state.id() || w.value > value) return false;
-      ready.push_back(w.ticket);
-      return true;
-    });
-  }
-  if (ready.empty()) return;
-  for (const Ticket& t : ready) {
-    VkSemaphoreSignalInfo signal{VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO, nullptr, t.semaphore, t.value};
-    device_.next.SignalSemaphore(device_.device, &signal);
-  }
-  std::lock_guard lock(mutex_);
-  free_.insert(free_.end(), ready.begin(), ready.end());
-}
-
-Status QueueBridge::SignalAndRelease(SyncState& state, uint64_t value, std::string* error) {
-  struct Context {
+// What the order matters for: the payload's sleepers, in every process, wait neither for the driver nor for
+// anything it calls back into. Whether this device's queue waits are released before or after them cannot be
+// seen by the application (it learns of the GPU work behind a wait only through later signals, fences or
+// idle waits, which wait for that work either way); taking them before the wake only keeps the gate from
+// doing it a thread hop later.
+Status QueueBridge::SignalAndTake(SyncState& state, uint64_t value, std::string* error,
+                                  std::vector<WaitJob>* released) {
+  struct Take {
     QueueBridge* bridge;
     const SyncState* state;
     uint64_t value;
-  } context{this, &state, value};
-  auto release = [](void* c) {
-    auto* r = static_cast<Context*>(c);
-    r->bridge->ReleaseWaits(*r->state, r->value);
+    std::vector<WaitJob>* released;
+    bool taken;
+  } take{this, &state, value, released, false};
+  auto before_wake = [](void* c) {
+    auto* t = static_cast<Take*>(c);
+    t->taken = t->bridge->TakeSatisfiedWaits(*t->state, t->value, t->released, false);
   };
-  return state.Signal(value, error, {release, &context});
+  const Status s = state.Signal(value, error, {before_wake, &take});
+  // Also where the value was reached already (no change, no wake): the waits at or below it are satisfied.
+  if (s == Status::kOk && !take.taken) TakeSatisfiedWaits(state, value, released, true);
+  return s;
+}
+
+Status QueueBridge::SignalAndRelease(SyncState& state, uint64_t value, std::string* error) {
+  std::vector<WaitJob> released;
+  const Status s = SignalAndTake(state, value, error, &released);
+  ReleaseJobs(released);
+  return s;
 }
 
 Status SignalAndReleaseWaits(DeviceData& device, SyncState& state, uint64_t value, std::string* error) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,11 +59,13 @@ class QueueBridge {
   // or fence signalled (a binary semaphore's signal is consumed by this wait).
   void CommitWait(const Ticket& ticket, std::shared_ptr<SyncState> state, uint64_t value, bool consume);
 
-  // Signals `state` (SyncState::Signal) and, once the new value is visible and before its sleepers are woken,
-  // releases the queue waits of this device that it satisfies (timeline semaphores): by this thread, the
-  // host's or the publisher's, without the gate's wake-up in between, so that the GPU work behind them is
-  // one thread hop nearer. The gate still wakes, as every waiter on the payload does, and finds them gone.
-  // Binary semaphores and fences: the gate releases them.
+  // Signals `state` (SyncState::Signal, which wakes its sleepers in every process), then releases the queue
+  // waits of this device that it satisfies (timeline semaphores) by driver signals of their private
+  // semaphores: by this thread, the host's or the publisher's, without the gate's wake-up in between, so
+  // that the GPU work behind them is one thread hop nearer. The driver calls come after the wake: other
+  // processes do not wait for them, and nothing the driver calls back into can hold up the wake. The gate
+  // wakes too, as every waiter on the payload does, and mostly finds them gone (SignalAndTake). Binary
+  // semaphores and fences: the gate releases them.
   Status SignalAndRelease(SyncState& state, uint64_t value, std::string* error);
 
   // vkQueueWaitIdle / vkDeviceWaitIdle returned: every queue signal the GPU has completed is published before
@@ -76,7 +79,6 @@ class QueueBridge {
  private:
   explicit QueueBridge(DeviceData& device) : device_(device) {}
   void PublisherLoop();
-  void ReleaseWaits(const SyncState& state, uint64_t value);
   void GateLoop();
   void Report(const std::string& message) const;
 
@@ -93,8 +95,21 @@ class QueueBridge {
   // Moves the signal jobs whose private semaphore has reached its value out of signals_ into `out` and counts
   // them in publishing_ (mutex_ held).
   void TakeCompleted(std::vector<SignalJob>* out);
-  // Publishes `jobs` (mutex_ not held), gives their tickets back and counts them out of publishing_.
+  // Publishes `jobs` (mutex_ not held), gives their tickets back and counts them out of publishing_, then
+  // releases the queue waits that the published values satisfy (ReleaseJobs).
   void PublishJobs(std::vector<SignalJob>& jobs);
+  // SyncState::Signal, and the queue waits of this device that the signal satisfies moved into `released`,
+  // for ReleaseJobs after the wake: taken before it where mutex_ is free at that moment (so that the gate,
+  // woken with the payload's other sleepers, finds them gone), else after it (never waiting for mutex_ before
+  // the wake: it is held across driver calls).
+  Status SignalAndTake(SyncState& state, uint64_t value, std::string* error, std::vector<WaitJob>* released);
+  // Moves the queue waits of this device that `value` of the timeline `state` satisfies out of waits_ into
+  // `out` (binary semaphores and fences: none). With `wait` false, gives up (false) where mutex_ is held.
+  bool TakeSatisfiedWaits(const SyncState& state, uint64_t value, std::vector<WaitJob>* out, bool wait);
+  // Signals each job's private semaphore (a driver call each; mutex_ not held) and gives its ticket back. A
+  // ticket whose signal the driver refused is reported and retired, never handed out again: its
+  // semaphore's counter is then unknown, while Reserve counts on it being exactly the ticket's value.
+  void ReleaseJobs(std::span<const WaitJob> jobs);
 
   DeviceData& device_;
   std::mutex mutex_;

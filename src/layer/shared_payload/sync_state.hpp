@@ -46,8 +46,10 @@ class Doorbell {
   std::atomic<uint32_t> word_{0};
 };
 
-// Runs once a signal's new state is visible and before its sleepers are woken: the layer releases this
-// process's queue waits there, so that the GPU work behind them is woken before the threads that only look.
+// Runs once a signal's new state is visible and before its sleepers (of every process) are woken, so it must
+// not block nor call a driver. The layer takes this process's queue waits that the signal satisfies there
+// (and releases them after the wake), so that its gate thread, woken with the other sleepers, finds them
+// gone.
 struct BeforeWake {
   void (*call)(void* context) = nullptr;
   void* context = nullptr;
