@@ -13,8 +13,13 @@
 //  - {semaphore,fence}_get_handle     vkGet*Win32HandleKHR / vkGet*FdKHR (+ close) on fresh objects made
 //                                    outside the timed region (an NT handle may be fetched once per object);
 //                                    the time is per handle
+//  - {semaphore,fence}_get_handle/floor  the fd side's vkGet*FdKHR plus the system calls an NT handle of a
+//                                    driver payload needs beside it: fcntl(F_GETFD) (is it close-on-exec?)
+//                                    and fcntl(F_DUPFD_CLOEXEC), the duplicate the layer keeps to trace the
+//                                    handle to its exporter (issue 15); closed with the object, untimed
 //  - {semaphore,fence}_import_destroy create a plain object, import a handle the application keeps, destroy
 //  - semaphore_import_name_destroy/win32  the same by VkImportSemaphoreWin32HandleInfoKHR::name (the broker)
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -175,6 +180,41 @@ void GetHandle(benchmark::State& state, Path path) {
   }
 }
 
+// GetHandle's fd side plus what the Win32 semantics add on a driver payload (the header above): the floor
+// of the layer's get-handle there, measured in the same run.
+template <typename T>
+void GetHandleFloor(benchmark::State& state) {
+  SyncSide& side = *g_fd;
+  if (Skip<T>(state, side)) return;
+  VkResult r = VK_SUCCESS;
+  T objects[kBatch];
+  int fds[kBatch];
+  int kept[kBatch];
+  for (auto _ : state) {
+    for (T& o : objects) {
+      o = Make(side, static_cast<T*>(nullptr), true, &r);
+      if (!Check(state, r, "create exportable")) return;
+    }
+    const int64_t t0 = NowNs();
+    for (int i = 0; i < kBatch; ++i) {
+      fds[i] = Export(side, objects[i], &r);
+      const int flags = fcntl(fds[i], F_GETFD);
+      if (flags >= 0 && (flags & FD_CLOEXEC) == 0) fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+      kept[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+    }
+    state.SetIterationTime(static_cast<double>(NowNs() - t0) * 1e-9 / kBatch);
+    for (int i = 0; i < kBatch; ++i) {
+      if (fds[i] < 0) {
+        state.SkipWithError("get handle failed");
+      } else {
+        close(fds[i]);
+      }
+      if (kept[i] >= 0) close(kept[i]);
+      Destroy(side, objects[i]);
+    }
+  }
+}
+
 template <typename T>
 void ImportDestroy(benchmark::State& state, Path path) {
   SyncSide& side = Of(path);
@@ -258,6 +298,12 @@ void RegisterOpsBenchmarks(SyncSide* win32, SyncSide* fd) {
       }
     }
   }
+  benchmark::RegisterBenchmark("semaphore_get_handle/floor", GetHandleFloor<VkSemaphore>)
+      ->UseManualTime()
+      ->Iterations(20);
+  benchmark::RegisterBenchmark("fence_get_handle/floor", GetHandleFloor<VkFence>)
+      ->UseManualTime()
+      ->Iterations(20);
   benchmark::RegisterBenchmark("semaphore_import_name_destroy/win32", ImportNameDestroy)
       ->UseRealTime()
       ->MinTime(0.1);

@@ -224,6 +224,12 @@ def summarize_sync(results, summary, out):
             r = ratio(times[name], t(m.group(1) + "/fd"))
             if r:
                 add("%s win32 / fd" % m.group(1), r, 1.05 if "create_destroy" not in name else float("inf"))
+                floor = t(m.group(1) + "/floor")
+                if floor:
+                    add("%s win32 / floor" % m.group(1), ratio(times[name], floor), float("inf"),
+                        "the floor: the fd path + fcntl(F_GETFD) + the kept duplicate (bench_sync_ops.cpp)")
+                    add("%s floor / fd" % m.group(1), ratio(floor, t(m.group(1) + "/fd")), float("inf"),
+                        "what the Win32 semantics' system calls cost on this driver")
             else:
                 out.append("%-58s win32 %s; fd: %s" % (m.group(1), fmt_ns(med(times[name])),
                                                       errors.get(m.group(1) + "/fd", "not run")))
