@@ -4,7 +4,7 @@
 // Waiters sleep on a futex word in the page (a shared futex: it works across processes).
 //
 // Nothing here knows Vulkan: these are the kernel objects and the state machine. The layer's threads that
-// connect queue operations to this state live in shared_payload/ too (signal_thread.*), the rest of the
+// connect queue operations to this state live in shared_payload/ too (queue_bridge.*, host_wait.*), the rest of the
 // layer sees SyncState only.
 //
 // The page may be written by any process of the user, including a hostile or broken one: every operation
