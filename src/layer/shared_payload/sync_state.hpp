@@ -4,8 +4,8 @@
 // Waiters sleep on a futex word in the page (a shared futex: it works across processes).
 //
 // Nothing here knows Vulkan: these are the kernel objects and the state machine. The layer's threads that
-// connect queue operations to this state live in shared_payload/ too (queue_bridge.*, host_wait.*), the rest of the
-// layer sees SyncState only.
+// connect queue operations to this state live in shared_payload/ too (queue_bridge.*, host_wait.*), the rest
+// of the layer sees SyncState only.
 //
 // The page may be written by any process of the user, including a hostile or broken one: every operation
 // re-validates what it reads, never follows a value out of the page, and every wait ends by its deadline.
