@@ -269,8 +269,12 @@ bool Server::Handle(Connection& c, uint16_t type, std::span<const uint8_t> body,
         *why = "doorbell with a body";
         return false;
       }
-      // The broker slept without reading the rings: read them all now, and on the timer while releases come.
-      return DrainReleases(&c, why);
+      // The broker slept without reading the rings: read them now, and on the timer while releases come. A
+      // doorbell needs no exactness (it answers nothing): the connections are left to their turn.
+      bool took = false;
+      if (!TakeRings(&c, &took, why)) return false;
+      NoteTook(took);
+      return true;
     }
     case Type::kHello: {
       protocol::HelloRequest r;
@@ -355,7 +359,16 @@ bool Server::TakeRing(Connection& c, bool* took, std::string* why) {
 
 bool Server::TakeOwnReleases(Connection& c, std::string* why) {
   bool took = false;
-  return TakeReleases(c, false, false, &took, why) && TakeRing(c, &took, why);
+  const bool ok = TakeReleases(c, false, false, &took, why) && TakeRing(c, &took, why);
+  NoteTook(took);
+  return ok;
+}
+
+void Server::NoteTook(bool took) {
+  if (!took) return;
+  // More may follow, each without a wake-up: the timer reads them 1 s from now (server.hpp).
+  if (release_sockets_polled_) SetReleasesPolled(false);
+  release_sweep_at_ms_ = NowMs() + kReleaseSweepMs;
 }
 
 bool Server::TakeRings(Connection* requester, bool* took, std::string* why) {
@@ -365,7 +378,7 @@ bool Server::TakeRings(Connection* requester, bool* took, std::string* why) {
     if (TakeRing(it->second, took, &wrong)) {
       ++it;
     } else if (&it->second == requester) {
-      *why = wrong;
+      if (why != nullptr) *why = wrong;
       ok = false;
       ++it;
     } else {
@@ -391,6 +404,8 @@ protocol::Status Server::AdoptReleaseSocket(Connection& c, int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
   const char* refused = nullptr;
+  // A ring its client never wrote into (it could not map it) gives way to the socket.
+  if (c.ring != nullptr && c.ring->Unused()) c.ring.reset();
   if (c.release_fd >= 0 || c.ring != nullptr) {
     refused = "the connection has one already, or a release ring";
   } else if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -514,7 +529,7 @@ bool Server::TakeReleases(Connection& c, bool ready, bool hung_up, bool* took, s
 bool Server::DrainReleases(Connection* requester, std::string* why) {
   const ConnectionId except = requester != nullptr ? requester->id : 0;
   bool took = false;
-  bool ok = TakeRings(requester, &took, why);  // no system call
+  bool ok = true;
   for (const Ready& ready : ready_) {
     if (ready.id == except) continue;
     auto it = connections_.find(ready.id);
@@ -553,6 +568,9 @@ bool Server::DrainReleases(Connection* requester, std::string* why) {
       connections_.erase(it);
     }
   }
+  // The rings last (no system call): a doorbell the connections' reading skipped was rung after its release
+  // was written, so that release is found here.
+  if (!TakeRings(requester, &took, ok ? why : nullptr)) ok = false;
   // Releases came on release sockets or rings: more may follow, each without a wake-up, so the timer reads
   // them 1 s from now; when the timer finds none, the sockets are polled again and the rings' doorbells set
   // (Run, and server.hpp). A release written into a ring just before its doorbell was set is found by the
@@ -561,14 +579,12 @@ bool Server::DrainReleases(Connection* requester, std::string* why) {
     SetReleasesPolled(true);
     ok = TakeRings(nullptr, &took, why) && ok;
   }
-  if (took) {
-    if (release_sockets_polled_) SetReleasesPolled(false);
-    release_sweep_at_ms_ = NowMs() + kReleaseSweepMs;
-  }
+  NoteTook(took);
   return ok;
 }
 
 bool Server::ReadQueuedReleases(Connection& c, bool hung_up) {
+  c.read_in_harvest = harvest_;  // what comes next from it is not known to be older than the harvest
   // Exactly what was queued when the drain began (FIONREAD: every byte of every queued packet): each
   // release completed before the request being answered was read is in it, whatever the sender's buffer
   // size, and what a connection sends meanwhile cannot hold the loop.
@@ -679,6 +695,11 @@ int Server::Run() {
       NTBRIDGE_LOG(LogLevel::kError, std::string("epoll_wait failed: ") + std::strerror(errno));
       return 1;
     }
+    // What was read ahead before this harvest is covered by it (DrainReleases): it is answered in this turn;
+    // what a drain reads ahead in this turn waits for the next harvest.
+    ++harvest_;
+    pending.swap(pending_ids_);
+    pending_ids_.clear();
     ready_.clear();
     bool accept = false;
     bool release_socket = false;
@@ -694,13 +715,14 @@ int Server::Run() {
     }
     // A release (or a hang-up) on a watched release socket: the first since the sockets went quiet.
     if (release_socket) DrainReleases(nullptr, &ignored);
-    // Found again each time: serving one connection may close others (DrainReleases).
+    // Found again each time: serving one connection may close others (DrainReleases). One that a drain of
+    // this turn has read is left to the next harvest: its next message may be younger than this one, which
+    // a drain answering it would need (level-triggered, the harvest brings it back while data waits).
     for (const Ready& ready : ready_) {
       auto it = connections_.find(ready.id);
-      if (it != connections_.end() && !Serve(it->second)) connections_.erase(it);
+      if (it == connections_.end() || it->second.read_in_harvest == harvest_) continue;
+      if (!Serve(it->second)) connections_.erase(it);
     }
-    pending.swap(pending_ids_);
-    pending_ids_.clear();
     for (ConnectionId id : pending) {
       auto it = connections_.find(id);
       if (it != connections_.end() && it->second.has_pending && !Serve(it->second)) connections_.erase(it);

@@ -54,8 +54,11 @@ class Server {
         false;  // in the event loop (while the sockets are polled: release_sockets_polled_)
     // The client's release ring (kReleaseRing, revision 6), null without one. Read by DrainReleases, the
     // timer and before the client's own requests. A connection has a release socket or a ring, not both; one
-    // with a ring sends no one-way release on its connection, so no drain needs to poll it.
+    // with a ring sends releases on its connection only when the ring is full (those wake the broker, as
+    // before revision 4, and DrainReleases finds them in the harvest).
     std::unique_ptr<ReleaseRing> ring;
+    // The harvest (Server::harvest_) in which a drain last read this connection ahead of its turn.
+    uint64_t read_in_harvest = 0;
     // A message read ahead of its turn by DrainReleases (one that is not a one-way release), with its
     // descriptors. The connection is not read again until it is handled, so its messages keep their order.
     bool has_pending = false;
@@ -94,9 +97,12 @@ class Server {
   // Takes what `c`'s client wrote into its release ring (if it has one); false (with `why`) when the ring is
   // broken and the connection must close.
   bool TakeRing(Connection& c, bool* took, std::string* why);
-  // TakeRing for every connection; closes the others whose ring is broken, false (with `why`) when the
-  // requester's is (the caller closes it).
+  // TakeRing for every connection; closes the others whose ring is broken, false (with `why`, if not null)
+  // when the requester's is (the caller closes it).
   bool TakeRings(Connection* requester, bool* took, std::string* why);
+  // After taking releases from release sockets or rings (`took`): the sockets go unpolled and the doorbells
+  // unset, and the timer reads them 1 s from now.
+  void NoteTook(bool took);
   // Both of the above for the client's own request: what it released before is gone when it is answered.
   bool TakeOwnReleases(Connection& c, std::string* why);
   // Whether the broker sleeps without reading the rings and release sockets: then the sockets are polled and
@@ -138,6 +144,7 @@ class Server {
     uint32_t events = 0;
   };
   std::vector<Ready> ready_;
+  uint64_t harvest_ = 0;  // counts the event loop's harvests
   // Connections whose pending message DrainReleases read ahead; Run serves them without waiting.
   std::vector<ConnectionId> pending_ids_;
   std::vector<pollfd> drain_fds_;  // DrainReleases' poll set of release sockets, kept to spare an allocation

@@ -266,7 +266,8 @@ bool BrokerClient::OpenReleaseRing(bool* lost, std::string* error) {
   if (!AskForReleasePath(protocol::Type::kReleaseRing, -1, &reply, &fd, lost, error)) return false;
   if (reply.status == protocol::Status::kOk && fd >= 0) {
     std::string why;
-    ring_ = ReleaseRing::Map(fd, &why);  // a broker that sends something else gets releases on a socket
+    // Something else than a ring: the broker (which drops a ring never written into) gets a release socket.
+    ring_ = ReleaseRing::Map(fd, &why);
   }
   if (fd >= 0) close(fd);
   return true;
@@ -373,6 +374,13 @@ bool BrokerClient::ReleaseOneWay(uint64_t payload, std::string* error) {
   if (fd_ < 0 || pid_ != SelfPid()) return true;  // holds live on a connection: without one there are none
   const protocol::PayloadRequest request{payload};
   if (ring_ != nullptr) {
+    // Releases a stalled broker did not take earlier (a full ring spilled onto the connection) are tried
+    // again without waiting, as each release on the connection would (they commute with the ring's).
+    std::string ignored;
+    if (!unsent_releases_.empty() && !FlushReleases(false, &ignored) && fd_ < 0) {
+      *error = ignored;
+      return false;
+    }
     switch (ring_->Push(payload)) {
       case ReleaseRing::PushResult::kQueued:
         return true;

@@ -50,11 +50,12 @@ class BrokerClient {
   bool Release(uint64_t payload, protocol::StatusCodeReply* reply, std::string* error);
   // Drops one hold without waiting for the broker (kReleaseOneWay; with a broker of revision 1, Release),
   // from revision 4 without waking it (on the release socket), from revision 6 without a system call (in the
-  // release ring; when the ring is full, Release). Once it returns, a request of any process
-  // that starts afterwards sees the hold gone. Connects to no broker: without a connection this process holds
+  // release ring; when the ring is full, on the connection). Once it returns, a request of any process that
+  // starts afterwards sees the hold gone. Connects to no broker: without a connection this process holds
   // nothing. False, with `error`, when the release could not be sent: the broker is gone (and the hold with
   // it), or it took nothing for the reply timeout (the hold stays until this process's connection closes). A
-  // release the broker refuses is logged by the broker.
+  // release written into a ring is true even when the broker has died since (its holds died with it, which
+  // the next request finds). A release the broker refuses is logged by the broker.
   bool ReleaseOneWay(uint64_t payload, std::string* error);
   bool Status(std::vector<protocol::StatusEntry>* entries, protocol::StatusReply* reply, std::string* error);
 

@@ -79,6 +79,8 @@ class ReleaseRing {
   }
   // Broker: whether it sleeps without reading the rings (then a client rings after its next release).
   void SetDoorbell(bool on);
+  // Broker: nothing was ever written into it (its client could not map it, for one).
+  bool Unused() const { return index_ == 0 && page_->written.load(std::memory_order_acquire) == 0; }
 
  private:
   explicit ReleaseRing(ReleaseRingPage* page, uint64_t index) : page_(page), index_(index) {}

@@ -292,7 +292,8 @@ TEST_F(ReleaseRingBroker, TheTimerTakesAReleaseWhenNothingElseComes) {
   EXPECT_EQ(watcher.Open("Local\\first").status, Status::kNotFound);
   const int fds = Broker().BrokerFdCount();
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(owner.ReleaseInRing(second), ReleaseRing::PushResult::kQueued) << "the doorbell is still set";
+  EXPECT_EQ(owner.ReleaseInRing(second), ReleaseRing::PushResult::kQueued)
+      << "the doorbell stayed set after the broker woke";
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(Broker().BrokerFdCount(), fds) << "the release was taken at once";
   EXPECT_EQ(Broker().BrokerFdCountSettled(fds - 1), fds - 1) << "the release was not taken by the timer";
@@ -319,8 +320,8 @@ TEST_F(ReleaseRingBroker, AnIdleBrokerSetsTheDoorbellAndTheNextReleaseRingsIt) {
   ASSERT_EQ(client.Releases(), BrokerClient::ReleasePath::kRing);
   ASSERT_TRUE(client.ReleaseOneWay(payloads[0], &error)) << error;  // the broker then reads on its timer
   const pid_t broker = Broker().PidFromFile();
-  const int fds = Broker().BrokerFdCount();
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the timer looks once (at 1 s), finds none
+  const int fds = Broker().BrokerFdCount();                      // the first payload's descriptor is gone
   const long before = VoluntarySwitches(broker);
   std::this_thread::sleep_for(std::chrono::milliseconds(2200));
   EXPECT_EQ(VoluntarySwitches(broker), before) << "an idle broker woke up";
@@ -372,7 +373,16 @@ TEST_F(ReleaseRingBroker, OneRingOrSocketPerConnectionFromRevision6Only) {
   RawConnection twice;
   EXPECT_EQ(twice.OpenReleaseRing(), Status::kOk);
   EXPECT_EQ(twice.OpenReleaseRing(), Status::kBadRequest);
+  twice.ReleaseInRing(12345);  // a ring in use stays
   EXPECT_EQ(twice.OpenReleaseSocket(), Status::kBadRequest);
+  // A client that could not map its ring (it never writes into it) asks for a socket next, and gets it.
+  RawConnection unmapped;
+  EXPECT_EQ(unmapped.OpenReleaseRing(), Status::kOk);
+  EXPECT_EQ(unmapped.OpenReleaseSocket(), Status::kOk);
+  uint64_t payload = unmapped.Publish("Local\\unmapped");
+  ASSERT_NE(payload, 0u);
+  unmapped.ReleaseOnSocket(payload);
+  EXPECT_EQ(twice.Open("Local\\unmapped").status, Status::kNotFound);
   RawConnection socket_first;
   EXPECT_EQ(socket_first.OpenReleaseSocket(), Status::kOk);
   EXPECT_EQ(socket_first.OpenReleaseRing(), Status::kBadRequest);
