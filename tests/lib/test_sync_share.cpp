@@ -8,7 +8,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <ntbridge/transfer.hpp>
 #include <ntbridge/vulkan.hpp>
 #include <string>
@@ -88,8 +87,7 @@ class SyncShare : public test::SyncTest {
   // The connections to it (the layer's and the library's) stay open for the process: no leak check then.
   bool BrokerBuilt() {
     uses_broker_ = true;
-    const char* layer_path = std::getenv("VK_ADD_LAYER_PATH");
-    return layer_path != nullptr && std::filesystem::exists(std::filesystem::path(layer_path) / "ntbridged");
+    return test::BrokerBesideLayer();
   }
   int fds_before_ = 0;
   bool uses_broker_ = false;

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <ntbridge/vulkan.hpp>
 
 #include "vk_fixture.hpp"
@@ -23,10 +22,7 @@ class VulkanShare : public test::LayerTest {
  protected:
   // KMT values and names need the broker; the layer finds ntbridged beside its library in the build tree.
   bool BrokerBuilt(std::string* why) {
-    const char* layer_path = std::getenv("VK_ADD_LAYER_PATH");
-    if (layer_path != nullptr && std::filesystem::exists(std::filesystem::path(layer_path) / "ntbridged")) {
-      return true;
-    }
+    if (test::BrokerBesideLayer()) return true;
     *why = "the broker ntbridged is not built in this tree (KMT values and names need it)";
     return false;
   }

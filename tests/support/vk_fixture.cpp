@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -261,6 +262,20 @@ void VulkanDevice::WriteU32(VkDeviceMemory memory, uint32_t value, VkDeviceSize 
 }
 
 void VulkanDevice::Free(VkDeviceMemory memory) { vkFreeMemory(device, memory, nullptr); }
+
+bool BrokerBesideLayer() {
+  const char* path = std::getenv("VK_ADD_LAYER_PATH");
+  if (path == nullptr) return false;
+  std::string folders = path;
+  for (size_t start = 0; start <= folders.size();) {
+    size_t end = folders.find(':', start);
+    if (end == std::string::npos) end = folders.size();
+    const std::string folder = folders.substr(start, end - start);
+    if (!folder.empty() && access((folder + "/ntbridged").c_str(), X_OK) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
 
 int CountOpenFds() {
   int n = 0;

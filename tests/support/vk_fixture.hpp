@@ -115,6 +115,10 @@ class VulkanDevice {
 // Number of open descriptors of this process.
 int CountOpenFds();
 
+// Whether the broker ntbridged lies beside the layer in one of VK_ADD_LAYER_PATH's folders (':'-separated:
+// the validation layer's folder may be listed too), where the layer finds it.
+bool BrokerBesideLayer();
+
 // Base fixture: an instance with ntbridge over validation and a device with the extension. Every test ends by
 // checking that no validation error or warning was reported, unless it took the messages itself.
 class LayerTest : public ::testing::Test {
