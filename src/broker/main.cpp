@@ -148,7 +148,11 @@ int main(int argc, char** argv) {
   int status;
   {
     Registry registry(&kmt, RandomInstance(), 65536);
-    Server server(listener.fd, &registry, &kmt, ServerOptions{options.idle_exit_seconds});
+    ServerOptions server_options{options.idle_exit_seconds};
+    if (const char* delay = std::getenv("NTBRIDGE_TEST_HARVEST_DELAY_MS"); delay != nullptr) {
+      server_options.harvest_delay_ms = std::atoi(delay);
+    }
+    Server server(listener.fd, &registry, &kmt, server_options);
     status = server.Run();
   }
   CloseListener(&listener);

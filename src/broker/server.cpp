@@ -695,6 +695,8 @@ int Server::Run() {
       NTBRIDGE_LOG(LogLevel::kError, std::string("epoll_wait failed: ") + std::strerror(errno));
       return 1;
     }
+    if (options_.harvest_delay_ms > 0 && n > 0)
+      usleep(static_cast<useconds_t>(options_.harvest_delay_ms) * 1000);
     // What was read ahead before this harvest is covered by it (DrainReleases): it is answered in this turn;
     // what a drain reads ahead in this turn waits for the next harvest.
     ++harvest_;

@@ -30,6 +30,9 @@ namespace ntbridge::broker {
 struct ServerOptions {
   int idle_exit_seconds = 0;  // exit after this long without connections (0: never)
   size_t max_connections = 4096;
+  // For tests only (NTBRIDGE_TEST_HARVEST_DELAY_MS): a pause between taking the event loop's harvest and
+  // serving it, the window in which a request can arrive after the harvest that a drain must not answer from.
+  int harvest_delay_ms = 0;
 };
 
 class Server {

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -38,6 +39,34 @@ class Drain : public ::testing::Test {
   void SetUp() override { Broker(); }
   void TearDown() override { Broker().StopBroker(); }
 };
+
+// A request is answered only against a harvest of the broker's event loop taken after the request arrived
+// (server.cpp, DrainReleases). Here one arrives while the broker pauses between taking a harvest and serving
+// it (a test-only delay), on a connection the harvest had for an earlier message, after the connection of a
+// process holding the name closed: the name is free for it, as it would be for any request sent after the
+// holder was gone.
+TEST_F(Drain, ARequestThatArrivesAfterTheHarvestIsNotAnsweredFromIt) {
+  Broker().StopBroker();
+  setenv("NTBRIDGE_TEST_HARVEST_DELAY_MS", "300", 1);
+  RawConnection first;  // starts a broker that pauses 300 ms after each harvest
+  unsetenv("NTBRIDGE_TEST_HARVEST_DELAY_MS");
+  auto holder = std::make_unique<RawConnection>();
+  ASSERT_NE(holder->Publish("Local\\late"), 0u);
+  RawConnection late;
+  {
+    FrozenBroker frozen;
+    ASSERT_TRUE(frozen.ok());
+    late.ReleaseOneWay(12345);       // a release of nothing: puts `late` in the next harvest
+    first.SendOpen("Local\\other");  // its drain reads `late` ahead
+  }
+  // The broker has taken its harvest ({late, first}) and pauses before serving it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  holder.reset();  // the holder's connection closes after the harvest
+  late.SendPublish("Local\\late");
+  EXPECT_EQ(first.ReceiveOpen().status, Status::kNotFound);
+  EXPECT_EQ(late.ReceivePublish().status, Status::kOk)
+      << "the publish was answered from a harvest taken before it arrived, which missed the holder's close";
+}
 
 // The broker serves the connections of one turn in the order they came; `first` came before the releasing
 // connection, so only the drain takes the release before its open is answered.
