@@ -154,37 +154,11 @@ void CreateDestroy(benchmark::State& state, Path path) {
 
 constexpr int kBatch = 64;
 
+// `floor`: the fd side plus what the Win32 semantics add on a driver payload (the header above), the floor of
+// the layer's get-handle there, measured in the same run.
 template <typename T>
-void GetHandle(benchmark::State& state, Path path) {
+void GetHandles(benchmark::State& state, Path path, bool floor) {
   SyncSide& side = Of(path);
-  if (Skip<T>(state, side)) return;
-  VkResult r = VK_SUCCESS;
-  T objects[kBatch];
-  int fds[kBatch];
-  for (auto _ : state) {
-    for (T& o : objects) {
-      o = Make(side, static_cast<T*>(nullptr), true, &r);
-      if (!Check(state, r, "create exportable")) return;
-    }
-    const int64_t t0 = NowNs();
-    for (int i = 0; i < kBatch; ++i) fds[i] = Export(side, objects[i], &r);
-    state.SetIterationTime(static_cast<double>(NowNs() - t0) * 1e-9 / kBatch);
-    for (int i = 0; i < kBatch; ++i) {
-      if (fds[i] < 0) {
-        state.SkipWithError("get handle failed");
-      } else {
-        close(fds[i]);
-      }
-      Destroy(side, objects[i]);
-    }
-  }
-}
-
-// GetHandle's fd side plus what the Win32 semantics add on a driver payload (the header above): the floor
-// of the layer's get-handle there, measured in the same run.
-template <typename T>
-void GetHandleFloor(benchmark::State& state) {
-  SyncSide& side = *g_fd;
   if (Skip<T>(state, side)) return;
   VkResult r = VK_SUCCESS;
   T objects[kBatch];
@@ -198,9 +172,12 @@ void GetHandleFloor(benchmark::State& state) {
     const int64_t t0 = NowNs();
     for (int i = 0; i < kBatch; ++i) {
       fds[i] = Export(side, objects[i], &r);
-      const int flags = fcntl(fds[i], F_GETFD);
-      if (flags >= 0 && (flags & FD_CLOEXEC) == 0) fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-      kept[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+      kept[i] = -1;
+      if (floor) {
+        const int flags = fcntl(fds[i], F_GETFD);
+        if (flags >= 0 && (flags & FD_CLOEXEC) == 0) fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        kept[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+      }
     }
     state.SetIterationTime(static_cast<double>(NowNs() - t0) * 1e-9 / kBatch);
     for (int i = 0; i < kBatch; ++i) {
@@ -213,6 +190,11 @@ void GetHandleFloor(benchmark::State& state) {
       Destroy(side, objects[i]);
     }
   }
+}
+
+template <typename T>
+void GetHandle(benchmark::State& state, Path path) {
+  GetHandles<T>(state, path, false);
 }
 
 template <typename T>
@@ -298,10 +280,12 @@ void RegisterOpsBenchmarks(SyncSide* win32, SyncSide* fd) {
       }
     }
   }
-  benchmark::RegisterBenchmark("semaphore_get_handle/floor", GetHandleFloor<VkSemaphore>)
+  benchmark::RegisterBenchmark("semaphore_get_handle/floor",
+                               [](benchmark::State& s) { GetHandles<VkSemaphore>(s, Path::kFd, true); })
       ->UseManualTime()
       ->Iterations(20);
-  benchmark::RegisterBenchmark("fence_get_handle/floor", GetHandleFloor<VkFence>)
+  benchmark::RegisterBenchmark("fence_get_handle/floor",
+                               [](benchmark::State& s) { GetHandles<VkFence>(s, Path::kFd, true); })
       ->UseManualTime()
       ->Iterations(20);
   benchmark::RegisterBenchmark("semaphore_import_name_destroy/win32", ImportNameDestroy)
