@@ -189,8 +189,8 @@ VKAPI_ATTR VkResult VKAPI_CALL SignalSemaphore(VkDevice device, const VkSemaphor
   auto state = SharedStateOf(*d, info->semaphore);
   if (!state) return d->next.SignalSemaphore(device, info);
   std::string error;
-  // The payload's waiters in every process are woken, then this device's queue waits that the signal
-  // satisfies are released (by driver signals), before this returns.
+  // This device's queue waits that the signal satisfies are released (by driver signals) before the payload's
+  // waiters in every process are woken (QueueBridge::SignalAndRelease).
   if (shared_payload::SignalAndReleaseWaits(*d, *state, info->value, &error) != shared_payload::Status::kOk) {
     ReportSharedPayloadFault(*d, "vkSignalSemaphore", *state, error);
     return VK_ERROR_OUT_OF_HOST_MEMORY;

@@ -174,7 +174,7 @@ void QueueBridge::PublishJobs(std::vector<SignalJob>& jobs) {
         device_.fences.Update(p.fence, [](SyncRecord& f) { f.fence_pending = false; });
       }
       std::string error;
-      if (SignalAndTake(*p.state, p.value, &error, &released) != Status::kOk) {
+      if (SignalAndTake(*p.state, p.value, &error, &released, nullptr) != Status::kOk) {
         reports.push_back("a queue signal could not be published into " + Describe(*p.state) + ": " + error);
       }
     }
@@ -283,11 +283,18 @@ bool QueueBridge::TakeSatisfiedWaits(const SyncState& state, uint64_t value, std
   return true;
 }
 
-void QueueBridge::ReleaseJobs(std::span<const WaitJob> jobs) {
+void QueueBridge::SignalJobs(std::span<const WaitJob> jobs, std::vector<VkResult>* results) {
   for (const WaitJob& job : jobs) {
     VkSemaphoreSignalInfo signal{VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO, nullptr, job.ticket.semaphore,
                                  job.ticket.value};
-    const VkResult r = device_.next.SignalSemaphore(device_.device, &signal);
+    results->push_back(device_.next.SignalSemaphore(device_.device, &signal));
+  }
+}
+
+void QueueBridge::RecycleJobs(std::span<const WaitJob> jobs, const std::vector<VkResult>& results) {
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const WaitJob& job = jobs[i];
+    const VkResult r = i < results.size() ? results[i] : VK_ERROR_UNKNOWN;
     if (r == VK_SUCCESS) {
       std::lock_guard lock(mutex_);
       free_.push_back(job.ticket);
@@ -302,23 +309,34 @@ void QueueBridge::ReleaseJobs(std::span<const WaitJob> jobs) {
   }
 }
 
-// What the order matters for: the payload's sleepers, in every process, wait neither for the driver nor for
-// anything it calls back into. Whether this device's queue waits are released before or after them cannot be
-// seen by the application (it learns of the GPU work behind a wait only through later signals, fences or
-// idle waits, which wait for that work either way); taking them before the wake only keeps the gate from
-// doing it a thread hop later.
+void QueueBridge::ReleaseJobs(std::span<const WaitJob> jobs) {
+  std::vector<VkResult> results;
+  SignalJobs(jobs, &results);
+  RecycleJobs(jobs, results);
+}
+
+// The order. The payload's sleepers in other processes wait for nothing the driver does, unless this device
+// has queue waits that the signal satisfies: then, for a host signal (`signal_before_wake`), their private
+// semaphores are signalled before the wake, so that the GPU work behind them starts a thread hop sooner than
+// through the gate (docs/performance.md, "The queue wait's extra thread hop": the target of a queue wait
+// costing no more than a wake-up is met that way), and the tickets go back after it. That driver call holds
+// no lock of ours, so a debug messenger inside it may call anything, vkQueueWaitIdle included (Flush waits
+// for the publisher, which waits for nothing of this thread's). The publisher makes its driver calls after
+// the wake and after publishing_ went down (PublishJobs), where a Flush of its own would wait for itself.
 Status QueueBridge::SignalAndTake(SyncState& state, uint64_t value, std::string* error,
-                                  std::vector<WaitJob>* released) {
+                                  std::vector<WaitJob>* released, std::vector<VkResult>* signalled) {
   struct Take {
     QueueBridge* bridge;
     const SyncState* state;
     uint64_t value;
     std::vector<WaitJob>* released;
+    std::vector<VkResult>* signalled;
     bool taken;
-  } take{this, &state, value, released, false};
+  } take{this, &state, value, released, signalled, false};
   auto before_wake = [](void* c) {
     auto* t = static_cast<Take*>(c);
     t->taken = t->bridge->TakeSatisfiedWaits(*t->state, t->value, t->released, false);
+    if (t->taken && t->signalled != nullptr) t->bridge->SignalJobs(*t->released, t->signalled);
   };
   const Status s = state.Signal(value, error, {before_wake, &take});
   // Also where the value was reached already (no change, no wake): the waits at or below it are satisfied.
@@ -328,8 +346,12 @@ Status QueueBridge::SignalAndTake(SyncState& state, uint64_t value, std::string*
 
 Status QueueBridge::SignalAndRelease(SyncState& state, uint64_t value, std::string* error) {
   std::vector<WaitJob> released;
-  const Status s = SignalAndTake(state, value, error, &released);
-  ReleaseJobs(released);
+  std::vector<VkResult> signalled;
+  const Status s = SignalAndTake(state, value, error, &released, &signalled);
+  // Those signalled before the wake are recycled now; any taken after it are signalled now.
+  const std::span<const WaitJob> before(released.data(), signalled.size());
+  RecycleJobs(before, signalled);
+  ReleaseJobs(std::span<const WaitJob>(released).subspan(signalled.size()));
   return s;
 }
 

@@ -59,13 +59,11 @@ class QueueBridge {
   // or fence signalled (a binary semaphore's signal is consumed by this wait).
   void CommitWait(const Ticket& ticket, std::shared_ptr<SyncState> state, uint64_t value, bool consume);
 
-  // Signals `state` (SyncState::Signal, which wakes its sleepers in every process), then releases the queue
-  // waits of this device that it satisfies (timeline semaphores) by driver signals of their private
-  // semaphores: by this thread, the host's or the publisher's, without the gate's wake-up in between, so
-  // that the GPU work behind them is one thread hop nearer. The driver calls come after the wake: other
-  // processes do not wait for them, and nothing the driver calls back into can hold up the wake. The gate
-  // wakes too, as every waiter on the payload does, and mostly finds them gone (SignalAndTake). Binary
-  // semaphores and fences: the gate releases them.
+  // A host signal: signals `state` (SyncState::Signal, which wakes its sleepers in every process) and
+  // releases the queue waits of this device that it satisfies (timeline semaphores) by driver signals of
+  // their private semaphores, made by this thread before the wake, so that the GPU work behind them is one
+  // thread hop nearer than through the gate (which wakes too and mostly finds them gone). Binary semaphores
+  // and fences: the gate releases them.
   Status SignalAndRelease(SyncState& state, uint64_t value, std::string* error);
 
   // vkQueueWaitIdle / vkDeviceWaitIdle returned: every queue signal the GPU has completed is published before
@@ -98,11 +96,14 @@ class QueueBridge {
   // Publishes `jobs` (mutex_ not held), gives their tickets back and counts them out of publishing_, then
   // releases the queue waits that the published values satisfy (ReleaseJobs).
   void PublishJobs(std::vector<SignalJob>& jobs);
-  // SyncState::Signal, and the queue waits of this device that the signal satisfies moved into `released`,
-  // for ReleaseJobs after the wake: taken before it where mutex_ is free at that moment (so that the gate,
-  // woken with the payload's other sleepers, finds them gone), else after it (never waiting for mutex_ before
-  // the wake: it is held across driver calls).
-  Status SignalAndTake(SyncState& state, uint64_t value, std::string* error, std::vector<WaitJob>* released);
+  // SyncState::Signal, and the queue waits of this device that the signal satisfies moved into `released`:
+  // taken before the wake where mutex_ is free at that moment (so that the gate, woken with the payload's
+  // other sleepers, finds them gone), else after it (never waiting for mutex_ before the wake: it is held
+  // across driver calls). With `signalled`, the waits taken before the wake are also signalled there
+  // (SignalJobs; `signalled` gets their results, the first signalled->size() of `released`); without it
+  // (the publisher) every driver call is the caller's, after the wake.
+  Status SignalAndTake(SyncState& state, uint64_t value, std::string* error, std::vector<WaitJob>* released,
+                       std::vector<VkResult>* signalled);
   // Moves the queue waits of this device that `value` of the timeline `state` satisfies out of waits_ into
   // `out` (binary semaphores and fences: none). With `wait` false, gives up (false) where mutex_ is held.
   bool TakeSatisfiedWaits(const SyncState& state, uint64_t value, std::vector<WaitJob>* out, bool wait);
@@ -110,6 +111,9 @@ class QueueBridge {
   // ticket whose signal the driver refused is reported and retired, never handed out again: its
   // semaphore's counter is then unknown, while Reserve counts on it being exactly the ticket's value.
   void ReleaseJobs(std::span<const WaitJob> jobs);
+  // The two halves of ReleaseJobs: the driver calls (mutex_ not taken) and the tickets' return or retirement.
+  void SignalJobs(std::span<const WaitJob> jobs, std::vector<VkResult>* results);
+  void RecycleJobs(std::span<const WaitJob> jobs, const std::vector<VkResult>& results);
 
   DeviceData& device_;
   std::mutex mutex_;
