@@ -661,8 +661,6 @@ int Server::Run() {
   int64_t idle_since = NowSeconds();
   std::vector<ConnectionId> pending;
   while (!g_stop) {
-    bool release_sockets = false;
-    for (const auto& [id, c] : connections_) release_sockets = release_sockets || c.release_fd >= 0 || c.ring;
     int timeout = pending_ids_.empty() ? -1 : 0;  // a message read ahead waits for no new one
     if (options_.idle_exit_seconds > 0 && connections_.empty()) {
       int64_t left = idle_since + options_.idle_exit_seconds - NowSeconds();
@@ -676,9 +674,10 @@ int Server::Run() {
       timeout = static_cast<int>(std::max<int64_t>(left, 0) * 1000);
     }
     std::string ignored;  // DrainReleases closes the connections it finds broken (there is no requester)
-    if (release_sockets && !release_sockets_polled_) {
+    if (!release_sockets_polled_) {
       // Releases wait unpolled on release sockets and in rings: read them once their time is up
-      // (protocol.hpp).
+      // (protocol.hpp). Only a drain that took some leaves the sockets unpolled, and the first sweep that
+      // finds none polls them again, whatever connections are left by then.
       int64_t left = release_sweep_at_ms_ - NowMs();
       if (left <= 0) {
         ready_.clear();
