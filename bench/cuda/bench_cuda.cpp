@@ -23,16 +23,13 @@
 #include <vector>
 
 #include "bench_vk.hpp"
+#include "cuda_bench.hpp"
 #include "read_kernel.hpp"
 
 namespace ntbridge::bench {
 namespace {
 
 constexpr int kThreads = 512;
-
-void CudaCheck(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) Die(std::string(what) + ": " + cudaGetErrorString(e));
-}
 
 // --- helper processes (started with exec, so they get their own driver state) ---
 
@@ -269,15 +266,7 @@ int main(int argc, char** argv) {
   g_blocks = prop.multiProcessorCount * 8;
   CudaCheck(cudaMalloc(reinterpret_cast<void**>(&ntbridge::bench::g_out), sizeof(unsigned) * g_blocks),
             "cudaMalloc");
-  int runtime = 0, driver = 0;
-  cudaRuntimeGetVersion(&runtime);
-  cudaDriverGetVersion(&driver);
-  benchmark::AddCustomContext("cuda_device", prop.name);
-  benchmark::AddCustomContext("cuda_runtime_driver",
-                              std::to_string(runtime) + " / " + std::to_string(driver));
-  benchmark::AddCustomContext("vk_device", g_vk->device_name);
-  benchmark::AddCustomContext("vk_driver", g_vk->driver_info);
-  benchmark::AddCustomContext("machine", MachineDescription());
+  AddCudaContext(prop, g_vk->device_name, g_vk->driver_info);
 
   for (bool ntbridge : {true, false}) {
     benchmark::RegisterBenchmark(ntbridge ? "cuda_read_bandwidth/ntbridge" : "cuda_read_bandwidth/cudaMalloc",

@@ -34,15 +34,12 @@
 #include <vector>
 
 #include "bench_sync.hpp"  // NowNs, Quantile
+#include "cuda_bench.hpp"
 
 namespace ntbridge::bench {
 namespace {
 
 constexpr uint64_t kTimeoutNs = 10'000'000'000;  // a wait this long means something hangs
-
-void CudaCheck(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) Die(std::string(what) + ": " + cudaGetErrorString(e));
-}
 
 double Median(std::vector<double> xs) { return Quantile(xs, 0.5); }  // (a copy: Quantile reorders)
 
@@ -263,15 +260,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& ex) {
     Die(std::string("setup: ") + ex.what());
   }
-  int runtime = 0, driver = 0;
-  cudaRuntimeGetVersion(&runtime);
-  cudaDriverGetVersion(&driver);
-  benchmark::AddCustomContext("cuda_device", prop.name);
-  benchmark::AddCustomContext("cuda_runtime_driver",
-                              std::to_string(runtime) + " / " + std::to_string(driver));
-  benchmark::AddCustomContext("vk_device", win32->device_name);
-  benchmark::AddCustomContext("vk_driver", win32->driver_info);
-  benchmark::AddCustomContext("machine", MachineDescription());
+  AddCudaContext(prop, win32->device_name, win32->driver_info);
 
   benchmark::RegisterBenchmark("interleaved/cuda_handoff", Handoff)->UseManualTime()->Iterations(1);
   benchmark::RegisterBenchmark("cuda_semaphore_import/ntbridge", [](benchmark::State& s) { Import(s, 0); })
